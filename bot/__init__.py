@@ -1,0 +1,3 @@
+"""paperboy: the day's trending machine-learning papers, delivered to chat."""
+
+__version__ = "0.1.0"

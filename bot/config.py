@@ -1,0 +1,126 @@
+"""Settings: environment variables prefixed ``PAPERBOY_``, or a ``.env`` file.
+
+Every field here is documented in ``.env.example``; secrets are ``SecretStr`` so they
+never show up in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("paperboy", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """paperboy's configuration. Field descriptions feed the configuration reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERBOY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- storage ---
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the SQLite database and other state live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in the data directory. "
+        "For PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+
+    # --- Hugging Face ---
+    hf_api_url: str = Field(
+        default="https://huggingface.co", description="Base URL of the Hugging Face API."
+    )
+    hf_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PAPERBOY_HF_TOKEN", "HF_TOKEN"),
+        description="Optional Hugging Face token (higher rate limits). HF_TOKEN works too.",
+    )
+    http_timeout: float = Field(default=10.0, gt=0, description="Seconds per HTTP request.")
+    poll_interval_minutes: int = Field(
+        default=15, ge=1, description="How often to poll Hugging Face for new papers."
+    )
+    remote_search: bool = Field(
+        default=True,
+        description="Also ask Hugging Face's search when the local store has too few results.",
+    )
+    remote_search_budget: float = Field(
+        default=2.0, gt=0, description="Seconds a search may wait for the remote fallback."
+    )
+
+    # --- digest defaults ---
+    digest_top: int = Field(default=10, ge=1, le=50, description="Papers in a digest.")
+    timezone: str = Field(default="UTC", description="Zone for 'today' and default digests.")
+
+    # --- chat platforms ---
+    adapters: str | None = Field(
+        default=None,
+        description="Comma-separated adapters to run (console, slack, discord); "
+        "default: those with a token configured, else console.",
+    )
+    slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token xoxb-…")
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="Slack app-level token xapp-… (Socket Mode)."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack signing secret (HTTP mode)."
+    )
+    slack_mode: Literal["socket", "http"] = Field(
+        default="socket", description="socket (no public URL) or http (/slack/events)."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack incoming webhook for a posting-only digest."
+    )
+    discord_token: SecretStr | None = Field(default=None, description="Discord bot token.")
+    discord_api_url: str = Field(
+        default="https://discord.com/api/v10", description="Discord REST API base URL."
+    )
+    discord_webhook_url: SecretStr | None = Field(
+        default=None, description="Discord webhook for a posting-only digest."
+    )
+
+    # --- HTTP server (health, Slack HTTP mode) ---
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="Port of the HTTP server.")
+
+    # --- logging ---
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["text", "json"] = Field(default="text", description="text or json.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'paperboy.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and ``.env``, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,264 @@
+"""The query language shared by search and keyword watches.
+
+``diffusion video`` (all words) · ``"state space"`` (phrase) · ``mamba OR ssm`` ·
+``-survey`` (exclude) · ``author:hinton`` · ``title:"world model"``.
+
+A query is parsed once into a small AST: an AND of groups, each group an OR of terms,
+minus excluded terms. Every term is run through :mod:`bot.terms`, so what reaches
+FTS5 MATCH or a PostgreSQL ``tsquery`` is only analyzer output, always quoted: user text
+never reaches SQL or MATCH syntax. :func:`matches` evaluates the same AST against a
+paper's indexed fields, for watches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.models import Paper
+from bot.terms import analyze
+
+MAX_QUERY_CHARS = 300
+MAX_TERMS = 12
+
+
+class QueryError(ValueError):
+    """A query that cannot be run; ``str(error)`` is one sentence a user can act on."""
+
+
+class Field(StrEnum):
+    ANY = "any"  # title, keywords and abstract
+    TITLE = "title"
+    AUTHOR = "author"
+
+
+# Indexed columns, in weight order. ANY searches the first three.
+INDEX_COLUMNS = ("title", "keywords", "abstract", "authors")
+FIELD_COLUMNS: dict[Field, tuple[str, ...]] = {
+    Field.ANY: ("title", "keywords", "abstract"),
+    Field.TITLE: ("title",),
+    Field.AUTHOR: ("authors",),
+}
+
+_FIELD_PREFIX = re.compile(r"(author|authors|au|title|ti):", re.IGNORECASE)
+_FIELD_ALIASES = {
+    "author": Field.AUTHOR,
+    "authors": Field.AUTHOR,
+    "au": Field.AUTHOR,
+    "title": Field.TITLE,
+    "ti": Field.TITLE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase as analyzed terms; more than one term means a phrase."""
+
+    terms: tuple[str, ...]
+    field: Field = Field.ANY
+    text: str = ""  # as the user typed it, for messages
+
+    @property
+    def is_phrase(self) -> bool:
+        return len(self.terms) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """``groups`` are ANDed; the terms inside a group are ORed; ``excluded`` must not match."""
+
+    groups: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...] = ()
+    source: str = ""
+
+    def with_groups(self, groups: Sequence[tuple[Term, ...]]) -> Query:
+        """The same query asking for only ``groups`` (used to find partial matches)."""
+        return Query(groups=tuple(groups), excluded=self.excluded, source=self.source)
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return tuple(t for group in self.groups for t in group)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str
+    field: Field | None
+    negated: bool
+    quoted: bool
+
+
+def _tokens(source: str) -> list[_Token]:
+    out: list[_Token] = []
+    i, n = 0, len(source)
+    while i < n:
+        if source[i].isspace():
+            i += 1
+            continue
+        negated = False
+        if source[i] == "-" and i + 1 < n and not source[i + 1].isspace():
+            negated = True
+            i += 1
+        field = None
+        prefix = _FIELD_PREFIX.match(source, i)
+        if prefix and prefix.end() < n and not source[prefix.end()].isspace():
+            field = _FIELD_ALIASES[prefix.group(1).lower()]
+            i = prefix.end()
+        if source[i] == '"':
+            end = source.find('"', i + 1)
+            end = n if end < 0 else end
+            out.append(_Token(source[i + 1 : end], field, negated, True))
+            i = end + 1
+        else:
+            end = i
+            while end < n and not source[end].isspace():
+                end += 1
+            out.append(_Token(source[i:end], field, negated, False))
+            i = end
+    return out
+
+
+def parse(source: str) -> Query:
+    """Parse a user's query. Raises :class:`QueryError` with a helpful sentence."""
+    text = " ".join(source.split())
+    if not text:
+        raise QueryError('Type something to look for, e.g. `diffusion video` or `"state space"`.')
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"That query is too long: keep it under {MAX_QUERY_CHARS} characters.")
+    text = "".join(ch for ch in text if ch.isprintable())
+
+    groups: list[list[Term]] = []
+    excluded: list[Term] = []
+    join_next = False
+    dropped: list[str] = []
+    for token in _tokens(text):
+        if token.text == "OR" and not token.quoted and token.field is None and not token.negated:
+            join_next = bool(groups)
+            continue
+        terms = tuple(analyze(token.text))
+        if not terms:
+            dropped.append(token.text)
+            continue
+        term = Term(terms, token.field or Field.ANY, token.text)
+        if token.negated:
+            excluded.append(term)
+        elif join_next and groups:
+            if term not in groups[-1]:
+                groups[-1].append(term)
+        elif not any(group == [term] for group in groups):
+            groups.append([term])
+        join_next = False
+
+    if not groups:
+        if excluded:
+            raise QueryError("Add at least one word to look for: a query cannot only exclude.")
+        if dropped:
+            shown = " ".join(dropped)[:60]
+            raise QueryError(f"Nothing to look for in `{shown}`: it has only very common words, or no letters or digits.")
+        raise QueryError('Type something to look for, e.g. `diffusion video` or `"state space"`.')
+    count = sum(len(g) for g in groups) + len(excluded)
+    if count > MAX_TERMS:
+        raise QueryError(f"That query has {count} terms; use at most {MAX_TERMS}.")
+    return Query(tuple(tuple(g) for g in groups), tuple(excluded), text)
+
+
+# --- compilation to database syntax (every term quoted) ---------------------------
+
+
+def _fts5_term(term: Term) -> str:
+    phrase = " ".join(term.terms).replace('"', '""')
+    columns = " ".join(FIELD_COLUMNS[term.field])
+    return f'{{{columns}}} : "{phrase}"'
+
+
+def _fts5_group(group: Sequence[Term]) -> str:
+    return "(" + " OR ".join(_fts5_term(t) for t in group) + ")"
+
+
+def to_fts5(query: Query) -> str:
+    """The FTS5 MATCH expression of ``query`` over the columns of ``INDEX_COLUMNS``."""
+    positive = " AND ".join(_fts5_group(g) for g in query.groups)
+    if not query.excluded:
+        return positive
+    return f"({positive}) NOT {_fts5_group(query.excluded)}"
+
+
+TSVECTOR_WEIGHTS = {"title": "A", "keywords": "B", "abstract": "C", "authors": "D"}
+
+
+def _ts_lexeme(term: str, weights: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("'", "''")
+    return f"'{escaped}':{weights}"
+
+
+def _ts_term(term: Term) -> str:
+    weights = "".join(TSVECTOR_WEIGHTS[c] for c in FIELD_COLUMNS[term.field])
+    return "(" + " <-> ".join(_ts_lexeme(t, weights) for t in term.terms) + ")"
+
+
+def _ts_group(group: Sequence[Term]) -> str:
+    return "(" + " | ".join(_ts_term(t) for t in group) + ")"
+
+
+def to_tsquery(query: Query) -> str:
+    """A PostgreSQL ``tsquery`` literal (cast with ``CAST(:q AS tsquery)``, no parser)."""
+    text = " & ".join(_ts_group(g) for g in query.groups)
+    if query.excluded:
+        text = f"({text}) & !{_ts_group(query.excluded)}"
+    return text
+
+
+# --- evaluation against one paper (watches) ----------------------------------------
+
+
+def index_fields(paper: Paper) -> dict[str, str]:
+    """The analyzed text of each indexed column, exactly as the store indexes it."""
+    from bot.terms import analyzed_text
+
+    return {
+        "title": analyzed_text(paper.title),
+        "keywords": analyzed_text(" ".join(paper.ai_keywords)),
+        "abstract": analyzed_text(paper.abstract),
+        "authors": analyzed_text(" ".join(paper.author_names)),
+    }
+
+
+def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    if len(needle) == 1:
+        return needle[0] in haystack
+    first, size = needle[0], len(needle)
+    return any(
+        word == first and tuple(haystack[i : i + size]) == tuple(needle)
+        for i, word in enumerate(haystack)
+    )
+
+
+def term_matches(term: Term, fields: Mapping[str, Sequence[str]]) -> bool:
+    return any(_contains(fields.get(c, ()), term.terms) for c in FIELD_COLUMNS[term.field])
+
+
+def matches(query: Query, fields: Mapping[str, Sequence[str]]) -> bool:
+    """Whether a paper with these analyzed ``fields`` (column -> terms) satisfies ``query``."""
+    return all(any(term_matches(t, fields) for t in group) for group in query.groups) and not any(
+        term_matches(t, fields) for t in query.excluded
+    )
+
+
+__all__ = [
+    "FIELD_COLUMNS",
+    "INDEX_COLUMNS",
+    "MAX_QUERY_CHARS",
+    "MAX_TERMS",
+    "Field",
+    "Query",
+    "QueryError",
+    "Term",
+    "index_fields",
+    "matches",
+    "parse",
+    "term_matches",
+    "to_fts5",
+    "to_tsquery",
+]

@@ -1,0 +1,101 @@
+"""How text becomes search terms: one analyzer for indexing, querying and watches.
+
+Both databases index the output of :func:`analyzed_text` (SQLite FTS5 with a plain
+``unicode61`` tokenizer over it, PostgreSQL ``tsvector`` with the ``simple``
+configuration), and keyword watches evaluate queries with the same function. That is
+what makes "a watch fires exactly when a search would return the paper" hold by
+construction rather than by hoping two stemmers agree.
+
+Steps: Unicode compatibility normalisation, case folding, diacritics removed, split into
+runs of letters and digits, English stop words dropped, Snowball English stemming.
+
+Speed matters (every imported paper goes through here), so ASCII is split with a byte
+translation table and each distinct word is stemmed once; :func:`analyze_reference` is
+the plain, slow definition the fast path is tested against.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+
+import Stemmer
+
+ANALYZER_VERSION = 1  # bump when the output changes: the search index must be rebuilt
+
+MAX_TERM_CHARS = 64
+
+STOP_WORDS = frozenset(
+    """a an and are as at be been by for from has have in into is it its of on or that the
+    their there these this those to was were which with""".split()
+)
+
+_WORD = re.compile(r"[^\W_]+")
+_stemmer = Stemmer.Stemmer("english")
+
+# ASCII letters are lower-cased, other ASCII that is not a letter or digit becomes a
+# space; bytes >= 128 (UTF-8 of non-ASCII characters) are kept and handled per word.
+_ASCII_TOKEN_BYTES = frozenset((string.ascii_lowercase + string.digits).encode())
+_SPLIT_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if c in _ASCII_TOKEN_BYTES or c >= 128 else 32
+    for c in range(256)
+)
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", text)
+
+
+def _stem_word(word: str) -> str:
+    return "" if word in STOP_WORDS else _stemmer.stemWord(word)[:MAX_TERM_CHARS]
+
+
+def analyze_reference(text: str | None) -> list[str]:
+    """The definition of the analyzer, written plainly (used to test the fast path)."""
+    if not text:
+        return []
+    return [t for t in (_stem_word(w) for w in _WORD.findall(_fold(text))) if t]
+
+
+class _ChunkTerms(dict[bytes, bytes]):
+    """Memo: a space-free chunk of the byte-split text -> its terms joined by spaces."""
+
+    def __missing__(self, chunk: bytes) -> bytes:
+        if len(self) >= 1_000_000:
+            self.clear()
+        text = chunk.decode("utf-8", "replace")
+        terms = " ".join(analyze_reference(text)).encode()
+        self[chunk] = terms
+        return terms
+
+
+_chunks = _ChunkTerms()
+_chunk_terms = _chunks.__getitem__
+
+
+def analyzed_text(text: str | None) -> str:
+    """The index terms of ``text`` joined by spaces: the form the full-text index stores."""
+    if not text:
+        return ""
+    chunks = text.encode("utf-8", "replace").translate(_SPLIT_TABLE).split()
+    return b" ".join(filter(None, map(_chunk_terms, chunks))).decode()
+
+
+def analyze(text: str | None) -> list[str]:
+    """The index terms of ``text``, in order (positions matter for phrases)."""
+    return analyzed_text(text).split()
+
+
+__all__ = [
+    "ANALYZER_VERSION",
+    "MAX_TERM_CHARS",
+    "STOP_WORDS",
+    "analyze",
+    "analyze_reference",
+    "analyzed_text",
+]
