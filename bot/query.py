@@ -120,6 +120,10 @@ def _tokens(source: str) -> list[_Token]:
     return out
 
 
+def _same(a: Term, b: Term) -> bool:
+    return a.terms == b.terms and a.field == b.field
+
+
 def parse(source: str) -> Query:
     """Parse a user's query. Raises :class:`QueryError` with a helpful sentence."""
     text = " ".join(source.split())
@@ -145,9 +149,9 @@ def parse(source: str) -> Query:
         if token.negated:
             excluded.append(term)
         elif join_next and groups:
-            if term not in groups[-1]:
+            if not any(_same(term, t) for t in groups[-1]):
                 groups[-1].append(term)
-        elif not any(group == [term] for group in groups):
+        elif not any(len(g) == 1 and _same(term, g[0]) for g in groups):
             groups.append([term])
         join_next = False
 
@@ -156,7 +160,10 @@ def parse(source: str) -> Query:
             raise QueryError("Add at least one word to look for: a query cannot only exclude.")
         if dropped:
             shown = " ".join(dropped)[:60]
-            raise QueryError(f"Nothing to look for in `{shown}`: it has only very common words, or no letters or digits.")
+            raise QueryError(
+                f"Nothing to look for in `{shown}`: "
+                "it has only very common words, or no letters or digits."
+            )
         raise QueryError('Type something to look for, e.g. `diffusion video` or `"state space"`.')
     count = sum(len(g) for g in groups) + len(excluded)
     if count > MAX_TERMS:

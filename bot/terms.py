@@ -27,8 +27,41 @@ ANALYZER_VERSION = 1  # bump when the output changes: the search index must be r
 MAX_TERM_CHARS = 64
 
 STOP_WORDS = frozenset(
-    """a an and are as at be been by for from has have in into is it its of on or that the
-    their there these this those to was were which with""".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "there",
+        "these",
+        "this",
+        "those",
+        "to",
+        "was",
+        "were",
+        "which",
+        "with",
+    }
 )
 
 _WORD = re.compile(r"[^\W_]+")

@@ -1,0 +1,329 @@
+"""The ``paperboy`` command line: run, fetch, import, search, digest, db."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.config import Settings, load_settings
+from bot.logs import setup_logging
+from bot.models import Paper, utcnow
+from bot.options import UsageError, parse_since
+from bot.ports import SourceError
+from bot.query import QueryError, parse
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="paperboy",
+    help="Trending ML papers from Hugging Face, delivered to Slack, Discord and your terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+out = Console()
+
+# Platform-specific CLI groups live with their adapters and load only when used.
+ADAPTER_CLIS = {"discord": "adapters.discord.cli:app", "slack": "adapters.slack.cli:app"}
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic ValidationError: show it in one block, no traceback
+        err.print(f"[red]Configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+    setup_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def paper_json(paper: Paper) -> dict[str, Any]:
+    """A paper as the JSON the CLI prints (`--json`)."""
+    return {
+        "id": paper.id,
+        "title": paper.title,
+        "url": paper.url,
+        "arxiv_url": paper.arxiv_url,
+        "authors": list(paper.author_names),
+        "upvotes": paper.upvotes,
+        "comments": paper.comments,
+        "published_at": paper.published_at.isoformat() if paper.published_at else None,
+        "submitted_at": paper.submitted_at.isoformat() if paper.submitted_at else None,
+        "summary": paper.ai_summary or paper.abstract,
+        "keywords": list(paper.ai_keywords),
+        "github": paper.github_repo,
+        "project_page": paper.project_page,
+    }
+
+
+@app.command()
+def run() -> None:
+    """Run the bot: poll Hugging Face, serve commands on the configured platforms."""
+    from bot.app import ConfigError, Paperboy
+
+    settings = _settings()
+
+    async def main() -> None:
+        async with Paperboy(settings) as bot:
+            await bot.run()
+
+    try:
+        _run(main())
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def fetch(
+    day: Annotated[str | None, typer.Option("--date", help="One day, YYYY-MM-DD (UTC).")] = None,
+    days: Annotated[int, typer.Option(help="Backfill this many days up to today.", min=1)] = 1,
+) -> None:
+    """Fetch Daily Papers from Hugging Face into the store."""
+    from bot.app import build_source, open_store
+
+    settings = _settings()
+    if day is not None:
+        try:
+            wanted = [date.fromisoformat(day)]
+        except ValueError:
+            err.print(f"[red]--date takes YYYY-MM-DD, not {day!r}.[/]")
+            raise typer.Exit(2) from None
+    else:
+        today = datetime.now(UTC).date()
+        wanted = [today - timedelta(days=i) for i in range(days)]
+
+    async def main() -> int:
+        db, store = await open_store(settings)
+        source = build_source(settings)
+        failures = 0
+        try:
+            with _progress() as progress:
+                task = progress.add_task("Fetching days", total=len(wanted))
+                for one in wanted:
+                    try:
+                        papers = await source.fetch_day(one)
+                    except SourceError as exc:
+                        failures += 1
+                        err.print(f"[red]{one}: {exc}[/]")
+                    else:
+                        result = await store.upsert(papers)
+                        err.print(
+                            f"{one}: {len(papers)} papers "
+                            f"({result.inserted} new, {result.updated} updated)"
+                        )
+                    progress.advance(task)
+        finally:
+            await source.close()
+            await db.close()
+        return failures
+
+    if _run(main()):
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Saved /api/daily_papers JSON arrays.")],
+    batch: Annotated[int, typer.Option(help="Papers per transaction.", min=1)] = 5000,
+) -> None:
+    """Import saved Hugging Face JSON (daily papers or search results). Idempotent."""
+    from bot.app import open_store
+    from bot.sources.huggingface import parse_daily_items
+
+    settings = _settings()
+
+    async def main() -> int:
+        db, store = await open_store(settings)
+        totals = {"inserted": 0, "updated": 0, "skipped": 0}
+        bad_files = 0
+        try:
+            for path in files:
+                try:
+                    raw = json.loads(path.read_bytes())
+                    papers, errors = parse_daily_items(raw)
+                except (OSError, ValueError, SourceError) as exc:
+                    err.print(f"[red]{path}: {exc}[/]")
+                    bad_files += 1
+                    continue
+                for line in errors[:10]:
+                    err.print(f"[yellow]{path}: skipped {line}[/]")
+                if len(errors) > 10:
+                    err.print(f"[yellow]{path}: … and {len(errors) - 10} more skipped[/]")
+                totals["skipped"] += len(errors)
+                with _progress() as progress:
+                    task = progress.add_task(f"Importing {path.name}", total=len(papers))
+                    for start in range(0, len(papers), batch):
+                        chunk = papers[start : start + batch]
+                        result = await store.upsert(chunk)
+                        totals["inserted"] += result.inserted
+                        totals["updated"] += result.updated
+                        totals["skipped"] += result.skipped
+                        progress.advance(task, len(chunk))
+        finally:
+            await db.close()
+        err.print(
+            f"Imported: {totals['inserted']} new, {totals['updated']} updated, "
+            f"{totals['skipped']} skipped."
+        )
+        return bad_files
+
+    if _run(main()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='e.g. diffusion video, "state space" OR mamba')],
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 10,
+    since: Annotated[str | None, typer.Option(help="7d, 24h or 2025-01-01")] = None,
+    min_upvotes: Annotated[int | None, typer.Option(min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Search the local store with the /papers query language."""
+    from bot.app import open_store
+
+    settings = _settings()
+    try:
+        parsed = parse(query)
+        since_at = parse_since(since, now=utcnow()) if since else None
+    except (QueryError, UsageError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+    async def main() -> Any:
+        db, store = await open_store(settings)
+        try:
+            return await store.search(parsed, limit=limit, since=since_at, min_upvotes=min_upvotes)
+        finally:
+            await db.close()
+
+    result = _run(main())
+    if as_json:
+        sys.stdout.write(json.dumps([paper_json(p) for p in result.papers], indent=2) + "\n")
+        return
+    from adapters.console.render import render_reply  # noqa: I001 (console is the CLI's own renderer)
+    from bot.models import Card, Reply
+
+    text = "No paper matches all terms; closest matches:" if result.partial else ""
+    reply = Reply(
+        title=f"Search: {parsed.source}",
+        text=text,
+        cards=tuple(Card.from_paper(p) for p in result.papers),
+    )
+    if not result.papers:
+        reply = Reply(text=f"No papers match {parsed.source!r}.")
+    for renderable in render_reply(reply):
+        out.print(renderable)
+
+
+@app.command()
+def digest(
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Show the digest, post nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    top: Annotated[int | None, typer.Option(min=1, max=50)] = None,
+) -> None:
+    """Show the digest a channel would get now (today's list, or the latest day's)."""
+    from bot.app import open_store
+    from bot.digest import digest_reply, latest_day_selection
+
+    settings = _settings()
+    if not preview:
+        err.print("Posting digests arrives with subscriptions; use --preview to see one.")
+        raise typer.Exit(2)
+
+    async def main() -> Any:
+        db, store = await open_store(settings)
+        try:
+            return await latest_day_selection(
+                store, now=utcnow(), timezone=settings.timezone, top=top or settings.digest_top
+            )
+        finally:
+            await db.close()
+
+    selection = _run(main())
+    if as_json:
+        payload = {
+            "day": selection.day.date().isoformat() if selection.day else None,
+            "papers": [paper_json(p) for p in selection.papers],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    from adapters.console.render import render_reply
+
+    for renderable in render_reply(
+        digest_reply(
+            selection,
+            empty_text="No papers in the store yet: "
+            "run `paperboy fetch` or `paperboy import FILE`.",
+        )
+    ):
+        out.print(renderable)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (run automatically on start too)."""
+    from bot.app import open_store
+
+    settings = _settings()
+
+    async def main() -> None:
+        db, _ = await open_store(settings)
+        await db.close()
+
+    _run(main())
+    err.print("Database is up to date.")
+
+
+def _mount_adapter_clis(argv: list[str]) -> None:
+    """Load ``paperboy discord …`` / ``paperboy slack …`` only when asked for."""
+    from bot.app import load_object
+
+    for name, path in ADAPTER_CLIS.items():
+        if name in argv[1:2]:
+            try:
+                app.add_typer(load_object(path), name=name)
+            except (ImportError, AttributeError):
+                err.print(f"[red]The {name} commands are not available in this install.[/]")
+                raise SystemExit(2) from None
+
+
+def main() -> None:
+    _mount_adapter_clis(sys.argv)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""``/papers`` commands: ``CommandRequest -> Reply``, the only place commands are interpreted.
+
+Every platform (console, Slack, Discord) calls :meth:`Commands.handle`; adapters only
+translate platform input into a :class:`CommandRequest` and render the :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.models import (
+    Button,
+    Card,
+    CommandRequest,
+    Paper,
+    Reply,
+    ReplyKind,
+    normalize_paper_id,
+    utcnow,
+)
+from bot.options import UsageError, parse_positive_int, parse_since, split_options
+from bot.ports import PaperLookup, SourceError
+from bot.query import QueryError, parse
+from bot.store import PaperStore
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5
+MAX_PAGE = 50
+REMOTE_COOLDOWN_SECONDS = 60.0
+
+Handler = Callable[["Commands", CommandRequest], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    name: str
+    usage: str
+    summary: str
+    run: Handler
+
+
+class Commands:
+    """The command core. ``lookup`` (Hugging Face) is optional: without it, only the store."""
+
+    def __init__(
+        self,
+        store: PaperStore,
+        *,
+        lookup: PaperLookup | None = None,
+        remote_budget: float = 2.0,
+        timezone: str = "UTC",
+        page_size: int = PAGE_SIZE,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.lookup = lookup
+        self.remote_budget = remote_budget
+        self.zone = ZoneInfo(timezone)
+        self.page_size = page_size
+        self.clock = clock
+        self._remote_failed_at: float | None = None
+        self.subcommands: dict[str, Subcommand] = {c.name: c for c in _SUBCOMMANDS}
+        self.aliases = {"": "help", "?": "help", "find": "search", "show": "paper"}
+
+    async def handle(self, request: CommandRequest) -> Reply:
+        """Answer one command; never raises for bad input (the reply says what is wrong)."""
+        name = self.aliases.get(request.subcommand, request.subcommand)
+        command = self.subcommands.get(name)
+        if command is None:
+            return self.help(unknown=request.subcommand)
+        try:
+            return await command.run(self, request)
+        except (UsageError, QueryError) as exc:
+            return Reply(text=f"{exc}\nUsage: /papers {command.usage}", kind=ReplyKind.ERROR)
+
+    def help(self, *, unknown: str | None = None) -> Reply:
+        lines = [f"/papers {c.usage} — {c.summary}" for c in self.subcommands.values()]
+        lines += [
+            "",
+            'Queries: words (all must match) · "exact phrase" · mamba OR ssm · -exclude · '
+            "author:name · title:word",
+        ]
+        intro = f"Unknown command `{unknown}`. " if unknown else ""
+        return Reply(
+            title="paperboy — trending ML papers from Hugging Face",
+            text=intro + "\n".join(lines),
+            kind=ReplyKind.HELP,
+        )
+
+    # --- remote fallback -------------------------------------------------------
+
+    async def _remote_search(self, text: str) -> int:
+        """Ask Hugging Face within the time budget and store what it returns.
+
+        An unreachable Hugging Face costs at most ``remote_budget`` once, then is skipped
+        for a minute, so local results are never held up by it repeatedly.
+        """
+        if self.lookup is None:
+            return 0
+        now = time.monotonic()
+        if self._remote_failed_at and now - self._remote_failed_at < REMOTE_COOLDOWN_SECONDS:
+            return 0
+        try:
+            papers = await asyncio.wait_for(
+                self.lookup.search(text, limit=20), timeout=self.remote_budget
+            )
+        except (TimeoutError, SourceError) as exc:
+            self._remote_failed_at = now
+            log.info("remote search skipped: %s", exc or "timed out")
+            return 0
+        if papers:
+            await self.store.upsert(papers)
+        return len(papers)
+
+    async def _remote_paper(self, paper_id: str) -> Paper | None:
+        if self.lookup is None:
+            return None
+        try:
+            paper = await asyncio.wait_for(
+                self.lookup.fetch_paper(paper_id), timeout=self.remote_budget * 2
+            )
+        except (TimeoutError, SourceError) as exc:
+            log.info("remote lookup of %s failed: %s", paper_id, exc or "timed out")
+            return None
+        if paper is not None:
+            await self.store.upsert([paper])
+        return paper
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _page(self, options: dict[str, str]) -> int:
+        page = parse_positive_int("page", options.get("page", "1"), maximum=MAX_PAGE)
+        return max(page, 1)
+
+    def _listing(
+        self,
+        papers: list[Paper],
+        *,
+        title: str,
+        text: str,
+        command: str,
+        page: int,
+        empty: str,
+    ) -> Reply:
+        has_more = len(papers) > self.page_size
+        shown = papers[: self.page_size]
+        if not shown:
+            return Reply(title=title, text=empty, kind=ReplyKind.INFO)
+        buttons = [Button("Share in channel", f"{command} --page {page}", share=True)]
+        if has_more:
+            buttons.append(Button("More", f"{command} --page {page + 1}"))
+        first = (page - 1) * self.page_size + 1
+        footer = f"Papers {first}–{first + len(shown) - 1}"
+        return Reply(
+            title=title,
+            text=text,
+            cards=tuple(Card.from_paper(p) for p in shown),
+            footer=footer,
+            buttons=tuple(buttons),
+        )
+
+    def day_label(self, moment: datetime) -> str:
+        return moment.astimezone(self.zone).strftime("%a %d %b %Y")
+
+
+# --- subcommands ------------------------------------------------------------------
+
+
+async def _help(core: Commands, request: CommandRequest) -> Reply:
+    return core.help()
+
+
+async def _today(core: Commands, request: CommandRequest) -> Reply:
+    parsed = split_options(request.args, ("page",))
+    if parsed.rest:
+        raise UsageError(f"`today` takes no words (got {parsed.rest!r}).")
+    page = core._page(parsed.options)
+    now = core.clock()
+    start = now.astimezone(core.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    offset = (page - 1) * core.page_size
+    papers = await core.store.top(since=start, limit=core.page_size + 1, offset=offset)
+    note = ""
+    if not papers and page == 1:
+        latest = await core.store.latest_submitted_at()
+        if latest is not None:
+            day = latest.astimezone(core.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+            papers = await core.store.top(
+                since=day, until=day + timedelta(days=1), limit=core.page_size + 1
+            )
+            note = f"No papers yet today; the latest list is from {core.day_label(day)}."
+            start = day
+    return core._listing(
+        papers,
+        title=f"Trending papers — {core.day_label(start)}",
+        text=note,
+        command="today",
+        page=page,
+        empty="No papers have been fetched yet. Try again after the next poll.",
+    )
+
+
+_PERIODS = {"day": 1, "today": 1, "week": 7, "month": 30}
+
+
+async def _top(core: Commands, request: CommandRequest) -> Reply:
+    parsed = split_options(request.args, ("page", "min-upvotes"))
+    period = parsed.rest.lower() or "week"
+    if period not in _PERIODS:
+        raise UsageError(f"Unknown period {parsed.rest!r}: use day, week or month.")
+    page = core._page(parsed.options)
+    min_upvotes = parse_positive_int(
+        "min-upvotes", parsed.options.get("min-upvotes", "0"), maximum=1_000_000
+    )
+    days = _PERIODS[period]
+    papers = await core.store.top(
+        since=core.clock() - timedelta(days=days),
+        limit=core.page_size + 1,
+        offset=(page - 1) * core.page_size,
+        min_upvotes=min_upvotes,
+    )
+    label = {1: "the last 24 hours", 7: "the last 7 days", 30: "the last 30 days"}[days]
+    return core._listing(
+        papers,
+        title=f"Top papers of {label}",
+        text="",
+        command=f"top {period}",
+        page=page,
+        empty=f"No papers in {label} yet.",
+    )
+
+
+async def _search(core: Commands, request: CommandRequest) -> Reply:
+    parsed = split_options(request.args, ("since", "min-upvotes", "page"))
+    query = parse(parsed.rest)
+    page = core._page(parsed.options)
+    since = (
+        parse_since(parsed.options["since"], now=core.clock())
+        if "since" in parsed.options
+        else None
+    )
+    min_upvotes = (
+        parse_positive_int("min-upvotes", parsed.options["min-upvotes"], maximum=1_000_000)
+        if "min-upvotes" in parsed.options
+        else None
+    )
+
+    async def run() -> tuple[list[Paper], bool]:
+        result = await core.store.search(
+            query,
+            limit=core.page_size + 1,
+            offset=(page - 1) * core.page_size,
+            since=since,
+            min_upvotes=min_upvotes,
+        )
+        return result.papers, result.partial
+
+    papers, partial = await run()
+    if (
+        page == 1
+        and (partial or len(papers) < core.page_size)
+        and await core._remote_search(query.source)
+    ):
+        papers, partial = await run()
+    command = " ".join(
+        ["search", parsed.rest] + [f"--{k} {v}" for k, v in parsed.options.items() if k != "page"]
+    )
+    text = f"No paper matches all of `{query.source}`; closest matches:" if partial else ""
+    return core._listing(
+        papers,
+        title=f"Search: {query.source}",
+        text=text,
+        command=command,
+        page=page,
+        empty=f"No papers match `{query.source}`. Try fewer words or an OR.",
+    )
+
+
+async def _paper(core: Commands, request: CommandRequest) -> Reply:
+    raw = request.args.strip()
+    if not raw or " " in raw:
+        raise UsageError("Give one arXiv id or paper URL, e.g. `/papers paper 2509.04664`.")
+    paper_id = normalize_paper_id(raw)
+    paper = await core.store.get(paper_id) or await core._remote_paper(paper_id)
+    if paper is None:
+        return Reply(
+            text=f"I don't know paper `{paper_id}`, and Hugging Face didn't either.",
+            kind=ReplyKind.INFO,
+        )
+    return Reply(
+        title=paper.title,
+        cards=(Card.from_paper(paper, summary_chars=700),),
+        buttons=(Button("Share in channel", f"paper {paper_id}", share=True),),
+    )
+
+
+_SUBCOMMANDS = (
+    Subcommand("today", "today", "today's trending papers", _today),
+    Subcommand("top", "top [day|week|month]", "most upvoted papers of a period", _top),
+    Subcommand(
+        "search",
+        "search <query> [--since 7d] [--min-upvotes N]",
+        "find papers",
+        _search,
+    ),
+    Subcommand("paper", "paper <arXiv id or URL>", "one paper in full", _paper),
+    Subcommand("help", "help", "this help", _help),
+)

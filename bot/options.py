@@ -1,0 +1,88 @@
+"""Command-line style options inside slash-command text: ``--since 7d --min-upvotes 5``.
+
+Slash commands arrive as one string; this splits the ``--options`` a subcommand accepts
+from the rest (the query), and turns option values into typed values with messages a
+user can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+# Chat clients (macOS, iOS, Slack) like to turn quotes into typographic ones.
+_SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "″": '"'})
+_OPTION = re.compile(r"(?:^|\s)--([A-Za-z][\w-]*)(?:=(\S*)|\s+(?!--)(\S+)|(?=\s|$))")
+
+
+class UsageError(ValueError):
+    """Bad command input; ``str(error)`` is one sentence telling the user what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedArgs:
+    rest: str
+    options: dict[str, str]
+
+
+def normalize_quotes(text: str) -> str:
+    return text.translate(_SMART_QUOTES)
+
+
+def split_options(text: str, allowed: Iterable[str]) -> ParsedArgs:
+    """Pull ``--name value`` / ``--name=value`` out of ``text``; the rest is returned as is."""
+    allowed = tuple(allowed)
+    options: dict[str, str] = {}
+    text = normalize_quotes(text)
+
+    def take(match: re.Match[str]) -> str:
+        name = match.group(1).lower()
+        if name not in allowed:
+            known = ", ".join(f"--{a}" for a in allowed) or "none"
+            raise UsageError(f"Unknown option --{name}. Options here: {known}.")
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        if not value:
+            raise UsageError(f"--{name} needs a value, e.g. {_EXAMPLES.get(name, '--' + name)}.")
+        options[name] = value
+        return " "
+
+    rest = _OPTION.sub(take, text)
+    return ParsedArgs(" ".join(rest.split()), options)
+
+
+_EXAMPLES = {
+    "since": "--since 7d or --since 2025-01-01",
+    "min-upvotes": "--min-upvotes 5",
+    "page": "--page 2",
+    "limit": "--limit 5",
+}
+_DURATION = re.compile(r"^(\d{1,4})\s*([hdwmy])$", re.IGNORECASE)
+_UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def parse_since(value: str, *, now: datetime) -> datetime:
+    """``7d``, ``24h``, ``2w``, ``3m``, ``1y`` or a date ``2025-01-01`` -> an aware datetime."""
+    text = value.strip()
+    duration = _DURATION.match(text)
+    if duration:
+        amount, unit = int(duration.group(1)), duration.group(2).lower()
+        return now - timedelta(days=amount * _UNIT_DAYS[unit])
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"Can't read --since {value!r}: use an age like 7d, 24h, 2w or a date like 2025-01-01."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_positive_int(name: str, value: str, *, maximum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"--{name} takes a whole number, not {value!r}.") from None
+    if number < 0 or number > maximum:
+        raise UsageError(f"--{name} must be between 0 and {maximum}.")
+    return number

@@ -1,0 +1,163 @@
+import re
+import sqlite3
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.models import Author, Paper
+from bot.query import (
+    MAX_QUERY_CHARS,
+    Field,
+    QueryError,
+    index_fields,
+    matches,
+    parse,
+    to_fts5,
+    to_tsquery,
+)
+
+
+def test_words_phrases_or_exclusion_and_fields():
+    q = parse('"state space" OR mamba -survey author:gu title:video')
+    assert [[t.terms for t in g] for g in q.groups] == [
+        [("state", "space"), ("mamba",)],
+        [("gu",)],
+        [("video",)],
+    ]
+    assert [g[0].field for g in q.groups] == [Field.ANY, Field.AUTHOR, Field.TITLE]
+    assert [t.terms for t in q.excluded] == [("survey",)]
+
+
+def test_hyphenated_word_becomes_a_phrase_and_duplicates_collapse():
+    q = parse("gpt-4o GPT-4o models model")
+    assert [[t.terms for t in g] for g in q.groups] == [[("gpt", "4o")], [("model",)]]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Type something"),
+        ("   ", "Type something"),
+        ("-survey", "cannot only exclude"),
+        ("the of and", "very common words"),
+        ("🙂 !!", "no letters or digits"),
+        ("x" * (MAX_QUERY_CHARS + 1), "too long"),
+        (" ".join(f"w{i}" for i in range(20)), "at most"),
+    ],
+)
+def test_unusable_queries_get_one_clear_sentence(text, message):
+    with pytest.raises(QueryError, match=message):
+        parse(text)
+
+
+def test_smart_unbalanced_quote_runs_to_the_end():
+    q = parse('"large language')
+    assert q.groups[0][0].terms == ("larg", "languag")
+
+
+_QUOTED = r'"(?:[^"]|"")*"'
+_COLUMN = "(?:title|keywords|abstract|authors)"
+_FTS_SHAPE = re.compile(rf"^(?:\s|\(|\)|AND|OR|NOT|\{{{_COLUMN}(?: {_COLUMN})*\}}|:|{_QUOTED})*$")
+
+hostile = st.one_of(
+    st.text(max_size=400),
+    st.lists(
+        st.sampled_from(
+            [
+                '"',
+                "(",
+                ")",
+                "NEAR",
+                "*",
+                ":",
+                "OR",
+                "AND",
+                "NOT",
+                "-",
+                "^",
+                "'",
+                ";",
+                "--",
+                "DROP TABLE papers",
+                "\x00",
+                "\n",
+                "🙂",
+                "title:",
+                "author:",
+                "{",
+                "}",
+                "diffusion",
+                "model",
+                "é",
+                "\\",
+            ]
+        ),
+        max_size=40,
+    ).map(" ".join),
+)
+
+
+@settings(max_examples=400)
+@given(hostile)
+def test_any_input_parses_or_gives_a_clear_message_and_compiles_only_quoted_terms(text):
+    try:
+        q = parse(text)
+    except QueryError as exc:
+        assert str(exc).endswith(".") and len(str(exc)) < 200
+        return
+    fts = to_fts5(q)
+    assert _FTS_SHAPE.match(fts), fts
+    ts = to_tsquery(q)
+    assert re.fullmatch(r"(?:[\s()&|!<>\-]|'(?:[^']|'')*':[A-D]+)*", ts), ts
+
+
+@pytest.fixture(scope="module")
+def fts():
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(title, keywords, abstract, authors, tokenize='ascii')"
+    )
+    return db
+
+
+@settings(max_examples=300)
+@given(hostile)
+def test_compiled_match_is_valid_fts5_syntax(fts, text):
+    try:
+        q = parse(text)
+    except QueryError:
+        return
+    fts.execute("SELECT count(*) FROM t WHERE t MATCH ?", (to_fts5(q),)).fetchone()
+
+
+def _paper(title, abstract="", authors=(), keywords=()):
+    return Paper(
+        id="x",
+        title=title,
+        abstract=abstract,
+        authors=tuple(Author(a) for a in authors),
+        ai_keywords=tuple(keywords),
+    )
+
+
+def _fields(paper):
+    return {k: v.split() for k, v in index_fields(paper).items()}
+
+
+def test_matches_evaluates_the_same_semantics():
+    p = _fields(
+        _paper(
+            "Mamba: Linear-Time Sequence Modeling with Selective State Spaces",
+            "We propose a state space model.",
+            authors=("Albert Gu", "Tri Dao"),
+        )
+    )
+    assert matches(parse('"state space" author:gu'), p)
+    assert matches(parse("mamba OR transformer"), p)
+    assert not matches(parse("mamba -selective"), p)
+    assert matches(parse("title:models"), p)  # "Modeling" and "models" share the stem
+    assert not matches(parse("title:propose"), p)
+    assert matches(parse('"space state" OR linear'), p)
+    assert not matches(parse('"space state"'), p)
+    assert not matches(parse("author:mamba"), p)
