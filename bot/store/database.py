@@ -1,0 +1,157 @@
+"""The database handle: one async engine, SQLite or PostgreSQL, and its migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.store.driver import RawConnection
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+READER_CACHE_KIB = -262144  # negative: KiB, i.e. up to 256 MiB for the search connection
+
+# Per-connection SQLite settings. WAL lets searches run while an import writes;
+# busy_timeout makes a second writer (a CLI import next to the bot) wait instead of fail.
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-65536",  # 64 MiB page cache
+    "PRAGMA mmap_size=1073741824",
+)
+
+
+class Database:
+    """An async SQLAlchemy engine plus what the store needs to know about it.
+
+    Use :meth:`connect` to build one and :meth:`upgrade` to apply migrations. On SQLite,
+    :meth:`write` opens a ``BEGIN IMMEDIATE`` transaction (the write lock is taken up
+    front, so reading then writing in one transaction never fails half-way).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect: str = engine.dialect.name
+        self._reader: AsyncConnection | None = None
+        self._reader_lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, url: str) -> Database:
+        """Open ``url`` (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``)."""
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        else:
+            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_async_engine(parsed, **kwargs)
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        db = cls(engine)
+        async with engine.connect() as conn:  # fail early on a bad URL or server
+            await conn.exec_driver_sql("SELECT 1")
+        return db
+
+    async def upgrade(self) -> None:
+        """Apply every pending migration (alembic ``upgrade head``), then make sure the
+        full-text index was built by the current analyzer (rebuilding it if not)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_alembic_upgrade)
+        from bot.store.fulltext import ensure_analyzer_version
+
+        await ensure_analyzer_version(self)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[RawConnection]:
+        """A driver-level connection for read-only queries, outside any transaction.
+
+        SQLite: one long-lived autocommit connection (each statement reads the latest
+        committed state; no pool checkout or BEGIN per search: that overhead is several
+        times the cost of a search). PostgreSQL: a pooled connection.
+        """
+        if self.dialect != "sqlite" or _in_memory(self.engine):
+            async with self.engine.connect() as conn:
+                yield await RawConnection.of(conn)
+            return
+        if self._reader is None:
+            async with self._reader_lock:
+                if self._reader is None:
+                    reader = await self.engine.connect()
+                    # Searches revisit the same doclist tails and head index pages: a
+                    # bigger private cache keeps them hot (the OS may reclaim its own).
+                    await (await RawConnection.of(reader)).execute(
+                        f"PRAGMA cache_size={READER_CACHE_KIB}"
+                    )
+                    self._reader = reader
+        yield await RawConnection.of(self._reader)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, a plain one elsewhere."""
+        async with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction (one consistent snapshot)."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+
+def _in_memory(engine: AsyncEngine) -> bool:
+    database = engine.url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite driver's own
+        # implicit transactions would not cover DDL and cannot BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def _alembic_upgrade(sync_connection: Any) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = sync_connection
+    command.upgrade(config, "head")
+
+
+__all__ = ["MIGRATIONS_DIR", "Database"]

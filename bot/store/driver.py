@@ -1,0 +1,58 @@
+"""Thin access to the DB-API driver under an SQLAlchemy connection, for the hot paths.
+
+Bulk import and search talk to aiosqlite / asyncpg directly (one round trip for a whole
+batch, no per-row SQLAlchemy processing) inside transactions that SQLAlchemy manages.
+SQL is written with ``?`` placeholders and numbered (``$1``...) for asyncpg.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _numbered(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class RawConnection:
+    """The driver connection of an open SQLAlchemy connection (same transaction)."""
+
+    def __init__(self, driver: Any, dialect: str) -> None:
+        self.driver = driver
+        self.dialect = dialect
+
+    @classmethod
+    async def of(cls, conn: AsyncConnection) -> RawConnection:
+        raw = await conn.get_raw_connection()
+        return cls(raw.driver_connection, conn.dialect.name)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.dialect == "postgresql":
+            return [tuple(r) for r in await self.driver.fetch(_numbered(sql), *params)]
+        return list(await self.driver.execute_fetchall(sql, tuple(params)))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if self.dialect == "postgresql":
+            await self.driver.execute(_numbered(sql), *params)
+        else:
+            cursor = await self.driver.execute(sql, tuple(params))
+            await cursor.close()
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            await self.driver.executemany(_numbered(sql), rows)
+        else:
+            cursor = await self.driver.executemany(sql, rows)
+            await cursor.close()
+
+
+__all__ = ["RawConnection"]

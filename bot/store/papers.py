@@ -1,0 +1,230 @@
+"""The paper repository: what the rest of the bot uses to keep and find papers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from itertools import islice
+
+import orjson
+
+from bot.models import Paper, utcnow
+from bot.query import Query
+from bot.store.database import Database
+from bot.store.driver import RawConnection
+from bot.store.records import ROW_COLUMNS, InvalidPaper, decode, merge, sqlite_datetime, validate
+from bot.store.search import SearchResult, search_page
+from bot.store.writer import Document, UpsertResult, documents, optimize_index, upsert_chunk
+
+log = logging.getLogger(__name__)
+
+UPSERT_CHUNK = 5000  # papers per write transaction
+_COLUMNS = ", ".join(ROW_COLUMNS)
+_DAY = "coalesce(submitted_at, published_at)"
+
+
+class PaperStore:
+    """Papers in the database, with full-text search.
+
+    ``clock`` stamps ``first_seen_at``/``last_seen_at`` (injectable for tests).
+    """
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    # --- writing -------------------------------------------------------------------------
+
+    async def upsert(self, papers: Iterable[Paper]) -> UpsertResult:
+        """Insert new papers and merge known ones (see :func:`bot.store.records.merge`).
+
+        Invalid papers are skipped and logged; the rest are written in batches of
+        ``UPSERT_CHUNK``, each in its own transaction. Idempotent.
+        """
+        total = UpsertResult()
+        now = self.clock()
+        iterator = iter(papers)
+        chunk, skipped = self._prepare(list(islice(iterator, UPSERT_CHUNK)), now)
+        docs = documents(chunk) if self.db.dialect == "sqlite" else {}
+        while chunk or skipped:
+            total += UpsertResult(skipped=skipped)
+            following, skipped = self._prepare(list(islice(iterator, UPSERT_CHUNK)), now)
+            analysis: list[asyncio.Future[dict[str, Document]]] = []
+
+            def analyze_following(
+                batch: list[Paper] = following,
+                started: list[asyncio.Future[dict[str, Document]]] = analysis,
+            ) -> Awaitable[object]:
+                # Runs in a thread while SQLite indexes the current batch (GIL released).
+                started.append(asyncio.ensure_future(asyncio.to_thread(documents, batch)))
+                return asyncio.sleep(0)
+
+            overlap = analyze_following if following and self.db.dialect == "sqlite" else None
+            total += await self._write(chunk, docs, now, overlap)
+            if analysis:
+                docs = await analysis[0]
+            elif following and self.db.dialect == "sqlite":
+                docs = documents(following)
+            chunk = following
+        return total
+
+    @staticmethod
+    def _prepare(items: list[object], now: datetime) -> tuple[list[Paper], int]:
+        """Valid papers of ``items``, one per id (repeats merged in order), and how many
+        were skipped as invalid."""
+        unique: dict[str, Paper] = {}
+        skipped = 0
+        for item in items:
+            try:
+                paper = validate(item)
+            except InvalidPaper as exc:
+                skipped += 1
+                label = getattr(item, "id", None)
+                log.warning("skipping paper %r: %s", label if isinstance(label, str) else "?", exc)
+                continue
+            seen = unique.get(paper.id)
+            unique[paper.id] = merge(seen, paper, now=now) if seen else paper
+        return list(unique.values()), skipped
+
+    async def _write(
+        self,
+        papers: list[Paper],
+        docs: dict[str, Document],
+        now: datetime,
+        alongside: Callable[[], Awaitable[object]] | None = None,
+    ) -> UpsertResult:
+        if not papers:
+            if alongside:
+                await alongside()
+            return UpsertResult()
+        try:
+            async with self.db.write() as conn:
+                return await upsert_chunk(
+                    conn,
+                    self.db.dialect,
+                    papers,
+                    now=now,
+                    docs=docs,
+                    alongside=alongside,
+                )
+        except Exception:
+            if len(papers) == 1:
+                log.exception("skipping paper %r: the database refused it", papers[0].id)
+                return UpsertResult(skipped=1)
+            # Find the culprit(s) paper by paper rather than losing the whole batch.
+            log.warning("a batch of %d papers failed; retrying one by one", len(papers))
+            result = UpsertResult()
+            for paper in papers:
+                result += await self._write([paper], docs, now)
+            return result
+
+    async def optimize(self) -> None:
+        """Compact the search index (call after a bulk import)."""
+        await optimize_index(self.db)
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, paper_id: str) -> Paper | None:
+        papers = await self.get_many([paper_id])
+        return papers[0] if papers else None
+
+    async def get_many(self, ids: Sequence[str]) -> list[Paper]:
+        """The stored papers among ``ids``, in the order of ``ids`` (unknown ids left out)."""
+        if not ids:
+            return []
+        async with self.db.reader() as raw:
+            if raw.dialect == "postgresql":
+                sql = f"SELECT {_COLUMNS} FROM papers WHERE paper_id = ANY(?::text[])"
+                rows = await raw.fetch(sql, [list(ids)])
+            else:
+                sql = (
+                    f"SELECT {_COLUMNS} FROM papers "
+                    "WHERE paper_id IN (SELECT value FROM json_each(?))"
+                )
+                rows = await raw.fetch(sql, [orjson.dumps(list(ids)).decode()])
+        by_id = {row[0]: decode(row) for row in rows}
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    async def _by_row_ids(self, raw: RawConnection, row_ids: Sequence[int]) -> list[Paper]:
+        if not row_ids:
+            return []
+        if raw.dialect == "postgresql":
+            sql = f"SELECT id, {_COLUMNS} FROM papers WHERE id = ANY(?::int[])"
+            rows = await raw.fetch(sql, [list(row_ids)])
+        else:
+            sql = f"SELECT id, {_COLUMNS} FROM papers WHERE id IN (SELECT value FROM json_each(?))"
+            rows = await raw.fetch(sql, [orjson.dumps(list(row_ids)).decode()])
+        by_row = {row[0]: decode(row[1:]) for row in rows}
+        return [by_row[i] for i in row_ids if i in by_row]
+
+    async def search(
+        self,
+        query: Query,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        since: datetime | None = None,
+        min_upvotes: int | None = None,
+    ) -> SearchResult:
+        """The best papers for ``query`` (see :mod:`bot.store.search` for the order).
+
+        ``since`` keeps papers whose Daily Papers date (else arXiv date) is at or after
+        it; ``partial`` is set when no paper matched every group of the query.
+        """
+        async with self.db.reader() as raw:
+            row_ids, partial = await search_page(
+                raw,
+                query,
+                limit=limit,
+                offset=max(0, offset),
+                since=since,
+                min_upvotes=min_upvotes,
+            )
+            papers = await self._by_row_ids(raw, row_ids)
+        return SearchResult(papers=papers, partial=partial)
+
+    async def top(
+        self,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        min_upvotes: int = 0,
+    ) -> list[Paper]:
+        """Papers submitted to Daily Papers (else published) in ``[since, until)``,
+        most upvoted first, then newest."""
+        dialect = self.db.dialect
+        when = sqlite_datetime if dialect == "sqlite" else (lambda v: v)
+        clauses = [f"{_DAY} >= ?"]
+        params: list[object] = [when(since)]
+        if until is not None:
+            clauses.append(f"{_DAY} < ?")
+            params.append(when(until))
+        if min_upvotes:
+            clauses.append("coalesce(upvotes, 0) >= ?")
+            params.append(min_upvotes)
+        sql = (
+            f"SELECT {_COLUMNS} FROM papers WHERE {' AND '.join(clauses)} "
+            f"ORDER BY coalesce(upvotes, 0) DESC, {_DAY} DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        async with self.db.reader() as raw:
+            rows = await raw.fetch(sql, [*params, max(0, limit), max(0, offset)])
+        return [decode(row) for row in rows]
+
+    async def count(self) -> int:
+        async with self.db.reader() as raw:
+            return int((await raw.fetch("SELECT count(*) FROM papers"))[0][0])
+
+    async def latest_submitted_at(self) -> datetime | None:
+        """The newest Daily Papers submission date stored (None when there is none)."""
+        async with self.db.reader() as raw:
+            rows = await raw.fetch("SELECT max(submitted_at) FROM papers")
+        from bot.store.records import _decode_datetime
+
+        return _decode_datetime(rows[0][0]) if rows else None
+
+
+__all__ = ["UPSERT_CHUNK", "PaperStore"]

@@ -1,0 +1,255 @@
+"""Writing papers: batched upsert with merge semantics, and keeping the index in sync."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.models import Paper
+from bot.store.driver import RawConnection
+from bot.store.fulltext import fts_document, tsvector_literals
+from bot.store.records import (
+    ROW_COLUMNS,
+    content_differs,
+    decode,
+    encode,
+    index_differs,
+    merge,
+    sqlite_datetime,
+)
+
+if TYPE_CHECKING:
+    from bot.store.database import Database
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = ", ".join(ROW_COLUMNS)
+_SQLITE_INSERT = (
+    f"INSERT INTO papers (id, {_COLUMNS}) VALUES ({', '.join('?' * (len(ROW_COLUMNS) + 1))})"
+)
+_PG_INSERT = (
+    f"INSERT INTO papers (id, {_COLUMNS}, search, search_head) "
+    f"VALUES ({', '.join('?' * (len(ROW_COLUMNS) + 1))}, "
+    "CAST(? AS tsvector), CAST(? AS tsvector))"
+)
+_UPDATE = f"UPDATE papers SET {', '.join(f'{c} = ?' for c in ROW_COLUMNS[1:])} WHERE id = ?"
+_PG_UPDATE_INDEXED = (
+    f"UPDATE papers SET {', '.join(f'{c} = ?' for c in ROW_COLUMNS[1:])}, "
+    "search = CAST(? AS tsvector), search_head = CAST(? AS tsvector) WHERE id = ?"
+)
+# SQLite full-text tables: papers_fts (all INDEX_COLUMNS) and papers_head_fts (title and
+# keywords only, for the title tiers of the search plan). Rows: (rowid, *document).
+# Batches go in as one JSON array per statement: one sqlite3_step, during which the GIL
+# is released for the entire insert (executemany re-takes the GIL for every row and
+# would stall behind the analyzer thread that a bulk import runs alongside).
+_FTS_INSERT_BATCH = (
+    "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors) "
+    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?)",
+    "INSERT INTO papers_head_fts (rowid, title, keywords) "
+    "SELECT value->>0, value->>1, value->>2 FROM json_each(?)",
+)
+# Contentless FTS5 (no contentless_delete before 3.43): deleting needs the exact old
+# column values, which the deterministic analyzer recomputes from the stored row.
+_FTS_DELETE_BATCH = (
+    "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors) "
+    "SELECT 'delete', value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?)",
+    "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords) "
+    "SELECT 'delete', value->>0, value->>1, value->>2 FROM json_each(?)",
+)
+FTS_TABLES = ("papers_fts", "papers_head_fts")
+
+Document = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """Papers inserted, updated (stored content changed) and skipped (invalid).
+
+    A paper seen again without any change counts in none of them (only its
+    ``last_seen_at`` moves).
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.skipped + other.skipped,
+        )
+
+
+async def _existing(raw: RawConnection, ids: Sequence[str]) -> dict[str, tuple[int, Paper]]:
+    if raw.dialect == "postgresql":
+        sql = f"SELECT id, {_COLUMNS} FROM papers WHERE paper_id = ANY(?::text[])"
+        params: list[Any] = [list(ids)]
+    else:
+        sql = (
+            f"SELECT id, {_COLUMNS} FROM papers WHERE paper_id IN (SELECT value FROM json_each(?))"
+        )
+        params = [orjson.dumps(list(ids)).decode()]
+    rows = await raw.fetch(sql, params)
+    return {row[1]: (row[0], decode(row[1:])) for row in rows}
+
+
+async def _new_ids(raw: RawConnection, count: int) -> list[int]:
+    if raw.dialect == "postgresql":
+        rows = await raw.fetch(
+            "SELECT nextval('papers_id_seq') FROM generate_series(1, ?::int)", [count]
+        )
+        return [row[0] for row in rows]
+    # Under BEGIN IMMEDIATE nobody else can insert until we commit.
+    rows = await raw.fetch("SELECT coalesce(max(id), 0) FROM papers")
+    first = rows[0][0] + 1
+    return list(range(first, first + count))
+
+
+def documents(papers: Sequence[Paper]) -> dict[str, Document]:
+    """The FTS5 documents of ``papers`` by paper id (CPU-bound: the analyzer)."""
+    return {p.id: fts_document(p) for p in papers}
+
+
+async def upsert_chunk(
+    conn: AsyncConnection,
+    dialect: str,
+    papers: Sequence[Paper],
+    *,
+    now: datetime,
+    docs: Mapping[str, Document] | None = None,
+    alongside: Callable[[], Awaitable[object]] | None = None,
+) -> UpsertResult:
+    """Upsert valid, id-unique ``papers`` inside the caller's write transaction.
+
+    ``docs``: FTS5 documents already computed for (some of) ``papers``. ``alongside``
+    starts work (the analysis of the next batch) to run while SQLite indexes this one.
+    """
+    raw = await RawConnection.of(conn)
+    if dialect == "postgresql":
+        # Replicas upserting the same papers take turns instead of racing on paper_id.
+        await raw.execute("SELECT pg_advisory_xact_lock(7205550211)")
+    existing = await _existing(raw, [p.id for p in papers])
+    fresh = [p for p in papers if p.id not in existing]
+    ids = await _new_ids(raw, len(fresh)) if fresh else []
+    new_rows: list[tuple[int, Paper]] = []
+    for row_id, paper in zip(ids, fresh, strict=True):
+        new_rows.append((row_id, paper))
+    await _insert(raw, dialect, new_rows, docs or {}, alongside, now)
+
+    changed: list[tuple[int, Paper, Paper]] = []
+    seen_only: list[int] = []
+    for paper in papers:
+        if paper.id not in existing:
+            continue
+        row_id, old = existing[paper.id]
+        merged = merge(old, paper, now=now)
+        if content_differs(old, merged):
+            changed.append((row_id, old, merged))
+        else:
+            seen_only.append(row_id)
+    await _update(raw, dialect, changed)
+    if seen_only:
+        stamp = sqlite_datetime(now) if dialect == "sqlite" else now
+        if dialect == "postgresql":
+            await raw.execute(
+                "UPDATE papers SET last_seen_at = ? WHERE id = ANY(?::int[])", [stamp, seen_only]
+            )
+        else:
+            await raw.execute(
+                "UPDATE papers SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+                [stamp, orjson.dumps(seen_only).decode()],
+            )
+    return UpsertResult(inserted=len(new_rows), updated=len(changed))
+
+
+async def _insert(
+    raw: RawConnection,
+    dialect: str,
+    rows: Sequence[tuple[int, Paper]],
+    docs: Mapping[str, Document],
+    alongside: Callable[[], Awaitable[object]] | None,
+    now: datetime,
+) -> None:
+    background = None
+    if dialect == "postgresql":
+        await raw.executemany(
+            _PG_INSERT,
+            [(i, *encode(p, dialect=dialect, now=now), *tsvector_literals(p)) for i, p in rows],
+        )
+    elif rows:
+        await raw.executemany(
+            _SQLITE_INSERT, [(i, *encode(p, dialect=dialect, now=now)) for i, p in rows]
+        )
+        payload = orjson.dumps(
+            [(i, *(docs.get(p.id) or fts_document(p))) for i, p in rows]
+        ).decode()
+        background = alongside() if alongside else None
+        for statement in _FTS_INSERT_BATCH:
+            await raw.execute(statement, [payload])
+    if background is None and alongside is not None:
+        background = alongside()
+    if background is not None:
+        await background
+
+
+async def _update(
+    raw: RawConnection, dialect: str, changed: Sequence[tuple[int, Paper, Paper]]
+) -> None:
+    if not changed:
+        return
+    plain = [(i, new) for i, old, new in changed if not index_differs(old, new)]
+    reindexed = [(i, old, new) for i, old, new in changed if index_differs(old, new)]
+    await raw.executemany(_UPDATE, [(*encode(p, dialect=dialect)[1:], i) for i, p in plain])
+    if dialect == "postgresql":
+        await raw.executemany(
+            _PG_UPDATE_INDEXED,
+            [(*encode(p, dialect=dialect)[1:], *tsvector_literals(p), i) for i, _, p in reindexed],
+        )
+        return
+    await raw.executemany(_UPDATE, [(*encode(p, dialect=dialect)[1:], i) for i, _, p in reindexed])
+    old_docs = orjson.dumps([(i, *fts_document(old)) for i, old, _ in reindexed]).decode()
+    new_docs = orjson.dumps([(i, *fts_document(new)) for i, _, new in reindexed]).decode()
+    for statement in _FTS_DELETE_BATCH:
+        await raw.execute(statement, [old_docs])
+    for statement in _FTS_INSERT_BATCH:
+        await raw.execute(statement, [new_docs])
+
+
+async def index_rows(
+    conn: AsyncConnection, dialect: str, rows: Sequence[tuple[int, Paper]], *, replace: bool
+) -> None:
+    """(Re)build the index entries of stored ``rows`` (id, paper); used by reindex."""
+    raw = await RawConnection.of(conn)
+    if dialect == "postgresql":
+        await raw.executemany(
+            "UPDATE papers SET search = CAST(? AS tsvector), search_head = CAST(? AS tsvector) "
+            "WHERE id = ?",
+            [(*tsvector_literals(p), i) for i, p in rows],
+        )
+    else:
+        payload = orjson.dumps([(i, *fts_document(p)) for i, p in rows]).decode()
+        for statement in _FTS_INSERT_BATCH:
+            await raw.execute(statement, [payload])
+
+
+async def optimize_index(db: Database) -> None:
+    """Merge the index into as few segments as possible (after bulk imports)."""
+    async with db.write() as conn:
+        if db.dialect == "sqlite":
+            for table in FTS_TABLES:
+                await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+    if db.dialect == "postgresql":
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # VACUUM also flushes the GIN pending lists, which every search scans linearly.
+            await conn.exec_driver_sql("VACUUM (ANALYZE) papers")
+
+
+__all__ = ["UpsertResult", "index_rows", "optimize_index", "upsert_chunk"]

@@ -1,0 +1,96 @@
+"""Migrations: from empty to head, twice, and the analyzer-version bookkeeping."""
+
+from __future__ import annotations
+
+from bot.models import Paper
+from bot.query import parse
+from bot.store import Database, PaperStore
+from bot.store.database import MIGRATIONS_DIR
+from bot.store.fulltext import stored_analyzer_version
+from bot.store.writer import FTS_TABLES
+from bot.terms import ANALYZER_VERSION
+
+
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+async def _tables(db: Database) -> set[str]:
+    async with db.read() as conn:
+        if db.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        return {row[0] for row in (await conn.exec_driver_sql(sql)).all()}
+
+
+async def test_upgrade_creates_schema_and_records_analyzer(database: Database) -> None:
+    tables = await _tables(database)
+    assert {"papers", "meta", "alembic_version"} <= tables
+    if database.dialect == "sqlite":
+        assert "papers_fts" in tables
+    assert await stored_analyzer_version(database) == ANALYZER_VERSION
+
+
+async def test_second_upgrade_is_a_no_op(database: Database) -> None:
+    store = PaperStore(database)
+    await store.upsert([Paper(id="2401.00001", title="Sparse mixture of experts")])
+    await database.upgrade()
+    await database.upgrade()
+    assert await store.count() == 1
+    async with database.read() as conn:
+        version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+    assert version == [(_head(),)]
+    assert [p.id for p in (await store.search(parse("experts"))).papers] == ["2401.00001"]
+
+
+async def test_stale_analyzer_version_rebuilds_the_index(database: Database) -> None:
+    store = PaperStore(database)
+    await store.upsert(
+        [
+            Paper(id="2401.00001", title="Sparse mixture of experts"),
+            Paper(id="2401.00002", title="Dense retrieval", abstract="experts agree"),
+        ]
+    )
+    async with database.write() as conn:
+        await conn.exec_driver_sql("UPDATE meta SET value = '0' WHERE key = 'analyzer_version'")
+        if database.dialect == "sqlite":
+            for table in FTS_TABLES:
+                await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
+        else:
+            await conn.exec_driver_sql("UPDATE papers SET search = NULL, search_head = NULL")
+    assert (await store.search(parse("experts"))).papers == []
+    await database.upgrade()
+    assert await stored_analyzer_version(database) == ANALYZER_VERSION
+    found = (await store.search(parse("experts"))).papers
+    assert [p.id for p in found] == ["2401.00001", "2401.00002"]
+
+
+async def test_connect_creates_the_sqlite_directory(tmp_path) -> None:
+    path = tmp_path / "deep" / "er" / "paperboy.db"
+    db = await Database.connect(f"sqlite+aiosqlite:///{path}")
+    try:
+        await db.upgrade()
+        assert path.exists()
+        async with db.read() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+        assert mode == "wal"
+    finally:
+        await db.close()
+
+
+async def test_in_memory_sqlite_works_end_to_end() -> None:
+    db = await Database.connect("sqlite+aiosqlite:///:memory:")
+    try:
+        await db.upgrade()
+        store = PaperStore(db)
+        await store.upsert([Paper(id="2401.00001", title="Sparse mixture of experts")])
+        assert [p.id for p in (await store.search(parse("experts"))).papers] == ["2401.00001"]
+        assert await store.count() == 1
+    finally:
+        await db.close()

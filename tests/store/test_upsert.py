@@ -1,0 +1,262 @@
+"""Upsert semantics on both databases: counters, no erasure, sources, re-indexing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+from bot.models import Author, Paper
+from bot.query import parse
+from bot.store import Database, PaperStore, UpsertResult
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def full_paper(paper_id: str = "2503.00001", **changes: object) -> Paper:
+    base = Paper(
+        id=paper_id,
+        title="Mamba meets diffusion",
+        abstract="We combine state space models with diffusion.",
+        authors=(Author("Ada Lovelace"), Author("Alan Turing")),
+        published_at=T0 - timedelta(days=1),
+        submitted_at=T0,
+        upvotes=10,
+        comments=2,
+        ai_summary="A state space diffusion model.",
+        ai_keywords=("state space models", "diffusion"),
+        github_repo="https://github.com/x/y",
+        github_stars=100,
+        project_page="https://x.github.io",
+        thumbnail="https://cdn/x.png",
+        organization="Example Lab",
+        sources=("huggingface",),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def ids_for(store: PaperStore, query: str) -> list[str]:
+    return [p.id for p in (await store.search(parse(query), limit=50)).papers]
+
+
+async def test_round_trip_keeps_every_field(store: PaperStore, clock) -> None:
+    paper = full_paper()
+    assert await store.upsert([paper]) == UpsertResult(inserted=1)
+    stored = await store.get(paper.id)
+    assert stored is not None
+    assert replace(stored, first_seen_at=None, last_seen_at=None) == paper
+    assert stored.first_seen_at == stored.last_seen_at == datetime(2025, 1, 1, tzinfo=UTC)
+    assert stored.submitted_at.tzinfo is not None
+
+
+async def test_counters_take_the_newest_value_and_none_never_erases(store: PaperStore) -> None:
+    await store.upsert([full_paper()])
+    await store.upsert([full_paper(upvotes=42, comments=None, github_stars=0)])
+    stored = await store.get("2503.00001")
+    assert (stored.upvotes, stored.comments, stored.github_stars) == (42, 2, 0)
+    # counters may go down too (the source is the truth about its counters)
+    await store.upsert([full_paper(upvotes=40)])
+    assert (await store.get("2503.00001")).upvotes == 40
+
+
+async def test_missing_values_never_erase_known_ones(store: PaperStore) -> None:
+    await store.upsert([full_paper()])
+    sparse = Paper(id="2503.00001", title="", abstract="", sources=("arxiv",))
+    result = await store.upsert([sparse])
+    assert result == UpsertResult(updated=1)  # only the new source changed
+    stored = await store.get("2503.00001")
+    expected = replace(full_paper(), sources=("huggingface", "arxiv"))
+    assert replace(stored, first_seen_at=None, last_seen_at=None) == expected
+
+
+async def test_sources_union_first_seen_kept_last_seen_bumped(store: PaperStore) -> None:
+    await store.upsert([full_paper(sources=("arxiv",))])
+    first = await store.get("2503.00001")
+    await store.upsert([full_paper(sources=("huggingface", "arxiv"))])
+    second = await store.get("2503.00001")
+    assert second.sources == ("arxiv", "huggingface")
+    assert second.first_seen_at == first.first_seen_at
+    assert second.last_seen_at > first.last_seen_at
+
+
+async def test_upsert_is_idempotent(store: PaperStore, seed_papers: list[Paper]) -> None:
+    first = await store.upsert(seed_papers)
+    assert first.inserted == len({p.id for p in seed_papers}) and first.skipped == 0
+    before = await store.get_many([p.id for p in seed_papers[:20]])
+    second = await store.upsert(seed_papers)
+    assert second == UpsertResult()
+    after = await store.get_many([p.id for p in seed_papers[:20]])
+    assert [replace(p, last_seen_at=None) for p in before] == [
+        replace(p, last_seen_at=None) for p in after
+    ]
+    assert await store.count() == first.inserted
+
+
+async def test_duplicates_in_one_batch_are_merged(store: PaperStore) -> None:
+    result = await store.upsert(
+        [full_paper(upvotes=1, ai_summary=None), full_paper(upvotes=5, github_repo=None)]
+    )
+    assert result == UpsertResult(inserted=1)
+    stored = await store.get("2503.00001")
+    assert stored.upvotes == 5 and stored.ai_summary and stored.github_repo
+
+
+async def test_text_change_reindexes_the_paper(store: PaperStore) -> None:
+    await store.upsert([full_paper()])
+    assert await ids_for(store, "mamba") == ["2503.00001"]
+    await store.upsert([full_paper(title="Transformers for weather", ai_keywords=("weather",))])
+    assert await ids_for(store, "mamba") == []
+    assert await ids_for(store, "title:weather") == ["2503.00001"]
+    assert await ids_for(store, '"state space"') == ["2503.00001"]  # abstract kept
+    assert await ids_for(store, "author:turing") == ["2503.00001"]
+    await store.upsert([full_paper(authors=(Author("Grace Hopper"),))])
+    assert await ids_for(store, "author:turing") == []
+    assert await ids_for(store, "author:hopper") == ["2503.00001"]
+
+
+async def _index_snapshot(db: Database) -> list[tuple]:
+    async with db.read() as conn:
+        if db.dialect == "sqlite":
+            sql = (
+                "SELECT 'all', id, block FROM papers_fts_data UNION ALL "
+                "SELECT 'head', id, block FROM papers_head_fts_data ORDER BY 1, 2"
+            )
+        else:
+            sql = "SELECT id, search::text, search_head::text FROM papers ORDER BY id"
+        return [tuple(r) for r in (await conn.exec_driver_sql(sql)).all()]
+
+
+async def test_counter_updates_leave_the_index_alone(store: PaperStore, database) -> None:
+    await store.upsert([full_paper(), full_paper("2503.00002", title="Other")])
+    before = await _index_snapshot(database)
+    result = await store.upsert([full_paper(upvotes=99, comments=7, github_stars=5)])
+    assert result == UpsertResult(updated=1)
+    assert await _index_snapshot(database) == before
+    assert (await store.get("2503.00001")).upvotes == 99
+
+
+async def test_bad_papers_are_skipped_and_logged(store: PaperStore, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    bad = [
+        full_paper("2503.00010", title="nul \x00 byte"),
+        full_paper("2503.00011", abstract="lone surrogate \ud800"),
+        full_paper("2503.00012", upvotes=2**70),
+        full_paper("2503.00013", upvotes="12"),  # type: ignore[arg-type]
+        full_paper("   "),
+        full_paper("2503.00014", submitted_at="2025-01-01"),  # type: ignore[arg-type]
+        full_paper("2503.00015", authors=("not an Author",)),  # type: ignore[arg-type]
+        "not a paper",
+        None,
+    ]
+    good = [full_paper("2503.00020"), full_paper("2503.00021", title="Another one")]
+    result = await store.upsert([bad[0], good[0], *bad[1:], good[1]])  # type: ignore[list-item]
+    assert result == UpsertResult(inserted=2, skipped=len(bad))
+    assert await store.count() == 2
+    assert "2503.00010" in caplog.text and "NUL" in caplog.text
+
+
+async def test_naive_and_offset_datetimes_are_stored_as_utc(store: PaperStore) -> None:
+    naive = datetime(2025, 3, 1, 12, 0)
+    plus_two = datetime(2025, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    await store.upsert([full_paper(submitted_at=naive, published_at=plus_two)])
+    stored = await store.get("2503.00001")
+    assert stored.submitted_at == T0 and stored.submitted_at.utcoffset() == timedelta(0)
+    assert stored.published_at == T0
+
+
+async def test_get_many_keeps_the_requested_order(store: PaperStore) -> None:
+    await store.upsert([full_paper(f"2503.0000{i}", title=f"Paper {i}") for i in range(1, 6)])
+    ids = ["2503.00004", "missing", "2503.00001", "2503.00004", "2503.00003"]
+    assert [p.id for p in await store.get_many(ids)] == ["2503.00004", "2503.00001", "2503.00003"]
+    assert await store.get("missing") is None
+    assert await store.get_many([]) == []
+
+
+async def test_top_orders_by_upvotes_within_the_window(store: PaperStore) -> None:
+    day = timedelta(days=1)
+    papers = [
+        full_paper("2503.00001", submitted_at=T0, upvotes=5),
+        full_paper("2503.00002", submitted_at=T0 + timedelta(hours=1), upvotes=50),
+        full_paper("2503.00003", submitted_at=T0 + timedelta(hours=2), upvotes=5),
+        full_paper("2503.00004", submitted_at=T0 - day, upvotes=500),  # before the window
+        full_paper("2503.00005", submitted_at=T0 + day, upvotes=500),  # at the end: excluded
+        full_paper("2503.00006", submitted_at=None, published_at=T0, upvotes=7),
+        full_paper("2503.00007", submitted_at=T0, upvotes=None),
+    ]
+    await store.upsert(papers)
+    top = await store.top(since=T0, until=T0 + day)
+    assert [p.id for p in top] == [
+        "2503.00002", "2503.00006", "2503.00003", "2503.00001", "2503.00007",
+    ]  # fmt: skip
+    assert [p.id for p in await store.top(since=T0, until=T0 + day, limit=2, offset=1)] == [
+        "2503.00006",
+        "2503.00003",
+    ]
+    assert [p.id for p in await store.top(since=T0, until=T0 + day, min_upvotes=6)] == [
+        "2503.00002",
+        "2503.00006",
+    ]
+    assert len(await store.top(since=T0 - day)) == 7
+
+
+async def test_count_and_latest_submitted_at(store: PaperStore) -> None:
+    assert await store.count() == 0
+    assert await store.latest_submitted_at() is None
+    await store.upsert(
+        [full_paper("2503.00001"), full_paper("2503.00002", submitted_at=T0 + timedelta(days=2))]
+    )
+    assert await store.count() == 2
+    assert await store.latest_submitted_at() == T0 + timedelta(days=2)
+
+
+async def test_large_batches_span_several_transactions(store: PaperStore, monkeypatch) -> None:
+    import bot.store.papers as papers_module
+
+    monkeypatch.setattr(papers_module, "UPSERT_CHUNK", 7)
+    batch = [full_paper(f"2503.{i:05d}", title=f"Topic{i} study") for i in range(30)]
+    assert await store.upsert(iter(batch)) == UpsertResult(inserted=30)
+    assert await store.count() == 30
+    for i in (0, 6, 7, 29):
+        assert await ids_for(store, f"topic{i}") == [f"2503.{i:05d}"]
+    assert await store.upsert(batch[::-1]) == UpsertResult()
+
+
+async def test_concurrent_writers_and_readers_do_not_fail(store: PaperStore) -> None:
+    import asyncio
+
+    batches = [
+        [full_paper(f"2503.{b}{i:04d}", title=f"Batch{b} paper {i}") for i in range(200)]
+        for b in range(4)
+    ]
+
+    async def search_while_writing() -> int:
+        found = 0
+        for _ in range(20):
+            found = len((await store.search(parse("paper"), limit=5)).papers)
+            await asyncio.sleep(0)
+        return found
+
+    results = await asyncio.gather(*(store.upsert(b) for b in batches), search_while_writing())
+    assert [r.inserted for r in results[:4]] == [200] * 4
+    assert await store.count() == 800
+    assert len(await ids_for(store, "batch3")) == 50  # limit=50 in ids_for
+
+
+async def test_very_long_abstracts_are_indexed(store: PaperStore) -> None:
+    words = " ".join(f"filler{i % 500}" for i in range(20_000))
+    await store.upsert([full_paper(abstract=f"beginning {words} finale")])
+    assert await ids_for(store, "beginning") == ["2503.00001"]
+    assert await ids_for(store, "finale") == ["2503.00001"]
+
+
+async def test_reindex_rebuilds_from_the_papers_table(store: PaperStore, database) -> None:
+    from bot.store import reindex
+
+    await store.upsert([full_paper(), full_paper("2503.00002", title="Weather transformers")])
+    assert await reindex(database) == 2
+    assert await ids_for(store, "mamba") == ["2503.00001"]
+    assert await ids_for(store, "weather") == ["2503.00002"]
+    # updates after a rebuild still find and replace the right index entries
+    await store.upsert([full_paper(title="Quantum annealing")])
+    assert await ids_for(store, "mamba") == []
+    assert await ids_for(store, "quantum") == ["2503.00001"]
