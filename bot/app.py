@@ -11,16 +11,25 @@ import contextlib
 import importlib
 import logging
 import signal
+from datetime import timedelta
 from typing import Any
 
 from bot.commands import Commands
-from bot.config import Settings
-from bot.digest import digest_reply, latest_day_selection
-from bot.models import Destination, utcnow
+from bot.config import Settings, StaticDigest
+from bot.delivery import Relay
+from bot.digest import DigestPlanner, digest_reply, latest_day_selection
+from bot.leader import LeaderLock
+from bot.models import Destination, DigestDays, DigestFormat, Subscription, utcnow
 from bot.poller import Poller, PollResult
 from bot.ports import ChatAdapter
+from bot.scheduler import Scheduler
+from bot.sources.arxiv import ArxivSource, unknown_categories
 from bot.sources.huggingface import HuggingFaceSource
 from bot.store import Database, PaperStore
+from bot.store.outbox import Outbox
+from bot.store.subscriptions import SubscriptionStore
+from bot.store.watches import WatchStore
+from bot.watches import AlertPlanner
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +39,7 @@ ADAPTERS: dict[str, str] = {
     "discord": "adapters.discord:DiscordAdapter",
 }
 
-
-_CONSOLE_DEST = Destination(platform="console", workspace="local", channel="console")
+CONSOLE_DESTINATION = Destination(platform="console", workspace="local", channel="console")
 
 
 class ConfigError(ValueError):
@@ -80,34 +88,106 @@ def build_source(settings: Settings) -> HuggingFaceSource:
     )
 
 
+def build_arxiv_source(settings: Settings) -> ArxivSource | None:
+    """The arXiv feed source when ``PAPERBOY_ARXIV_CATEGORIES`` is set."""
+    if not settings.arxiv_categories:
+        return None
+    categories = [c.strip() for c in settings.arxiv_categories.split(",") if c.strip()]
+    try:
+        source = ArxivSource(categories, base_url=settings.arxiv_feed_url)
+    except ValueError as exc:
+        raise ConfigError(f"PAPERBOY_ARXIV_CATEGORIES: {exc}") from exc
+    unknown = unknown_categories(categories)
+    if unknown:
+        log.warning("arXiv categories not known to paperboy (typo?): %s", ", ".join(unknown))
+    return source
+
+
+def static_subscription(spec: StaticDigest) -> Subscription:
+    """A ``PAPERBOY_DIGESTS`` entry as a subscription."""
+    if spec.platform == "console":
+        destination = CONSOLE_DESTINATION
+    else:
+        destination = Destination(spec.platform, spec.workspace, spec.channel)
+    return Subscription(
+        destination=destination,
+        at=spec.at,
+        timezone=spec.timezone,
+        days=DigestDays(spec.days),
+        top=spec.top,
+        min_upvotes=spec.min_upvotes,
+        topic=spec.topic,
+        format=DigestFormat(spec.format),
+        post_empty=spec.post_empty,
+        include_arxiv=spec.include_arxiv,
+        origin="config",
+    )
+
+
 class Paperboy:
     """The running bot. ``async with Paperboy(settings) as bot: await bot.run()``."""
 
-    def __init__(self, settings: Settings, *, adapters: list[ChatAdapter] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        adapters: list[ChatAdapter] | None = None,
+        source: HuggingFaceSource | None = None,
+    ) -> None:
         self.settings = settings
         self._given_adapters = adapters
+        self._given_source = source
         self.adapters: list[ChatAdapter] = []
         self.stopping = asyncio.Event()
+        self.polled = asyncio.Event()  # set after each successful poll
         self._tasks: list[asyncio.Task[Any]] = []
         self._digest_shown = False
+        self.web: Any = None
 
     async def __aenter__(self) -> Paperboy:
         settings = self.settings
         self.db, self.store = await open_store(settings)
-        self.source = build_source(settings)
+        self.subscriptions = SubscriptionStore(self.db)
+        self.outbox = Outbox(self.db)
+        self.source = self._given_source or build_source(settings)
+        if self._given_adapters is not None:
+            self.adapters = list(self._given_adapters)
+        else:
+            self.adapters = [build_adapter(n, settings) for n in adapter_names(settings)]
+        interval = settings.poll_interval_minutes * 60.0
+        self.poller = Poller(self.source, self.store, interval=interval)
+        self.arxiv = build_arxiv_source(settings)
+        self.pollers = [self.poller]
+        if self.arxiv is not None:
+            self.pollers.append(Poller(self.arxiv, self.store, interval=interval))
+        self.watches = WatchStore(self.db)
+        self.alerts = AlertPlanner(self.store, self.watches, self.outbox)
+        self.relay = Relay(
+            self.outbox, self.store, self.subscriptions, {a.name: a for a in self.adapters}
+        )
+        self.scheduler = Scheduler(
+            subscriptions=self.subscriptions,
+            planner=DigestPlanner(self.store, self.outbox),
+            leader=LeaderLock(self.db),
+            on_planned=self.relay.kick.set,
+            poll_loop=self._poll_loops,
+            grace=timedelta(hours=settings.digest_catch_up_hours),
+        )
         self.commands = Commands(
             self.store,
             lookup=self.source if settings.remote_search else None,
             remote_budget=settings.remote_search_budget,
             timezone=settings.timezone,
+            subscriptions=self.subscriptions,
+            on_subscriptions_changed=self.scheduler.sync,
+            default_digest_top=settings.digest_top,
+            watches=self.watches,
+            on_watches_changed=self._watches_changed,
         )
-        self.poller = Poller(
-            self.source, self.store, interval=settings.poll_interval_minutes * 60.0
-        )
-        if self._given_adapters is not None:
-            self.adapters = list(self._given_adapters)
-        else:
-            self.adapters = [build_adapter(n, settings) for n in adapter_names(settings)]
+        for adapter in self.adapters:
+            if hasattr(adapter, "watch_suggester"):  # Discord's autocomplete for unwatch
+                adapter.watch_suggester = self.commands.suggest_watches
+        await self.subscriptions.sync_config([static_subscription(d) for d in settings.digests])
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -120,22 +200,76 @@ class Paperboy:
             finished = getattr(adapter, "finished", None)
             if isinstance(finished, asyncio.Event):  # the console ends on `quit` / Ctrl-D
                 self._tasks.append(asyncio.create_task(self._stop_when(finished)))
-        if any(a.name == "console" for a in self.adapters):
-            await self.show_console_digest(initial=True)
-        self._tasks.append(
-            asyncio.create_task(self.poller.run_forever(self._after_poll), name="poller")
-        )
+        await self.start_web_server()
+        await self.show_console_digest(initial=True)
+        await self.scheduler.start()
+        await self.recover_abandoned_posts()
+        self._tasks.append(asyncio.create_task(self.relay.run_forever(), name="relay"))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         await self.stopping.wait()
 
+    async def recover_abandoned_posts(self) -> None:
+        """SQLite is one process: once we lead, any post left ``sending`` was abandoned by a
+        crash and is reconciled now rather than after its lease. (PostgreSQL replicas wait
+        for the lease to expire, since the claimer may still be alive.)"""
+        if self.db.dialect == "sqlite" and self.scheduler.is_leader:
+            abandoned = await self.outbox.release_abandoned()
+            if abandoned:
+                log.info("%d posts were cut off by a crash; reconciling them", abandoned)
+
+    async def start_web_server(self) -> None:
+        """Serve /healthz and adapter routes (Slack HTTP mode). Console-only runs skip it."""
+        routes = [r for a in self.adapters for r in getattr(a, "web_routes", list)()]
+        if not routes and all(a.name == "console" for a in self.adapters):
+            return
+        from bot.web import WebServer, create_app
+
+        server = WebServer(
+            create_app(routes, health=self.health),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            if routes:
+                raise ConfigError(
+                    f"cannot listen on {self.settings.http_host}:{self.settings.http_port} "
+                    f"({exc}); set PAPERBOY_HTTP_HOST / PAPERBOY_HTTP_PORT"
+                ) from exc
+            log.warning("health endpoint unavailable: %s", exc)
+            return
+        self.web = server
+        log.info("HTTP server listening on %s", server.url)
+
+    async def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "leader": self.scheduler.is_leader,
+            "last_poll": self.poller.last_success.isoformat() if self.poller.last_success else None,
+        }
+
     async def _stop_when(self, event: asyncio.Event) -> None:
         await event.wait()
         self.stopping.set()
 
+    async def _poll_loops(self) -> None:
+        await asyncio.gather(*(p.run_forever(self._after_poll) for p in self.pollers))
+
+    async def _watches_changed(self) -> None:
+        self.alerts.invalidate()
+
     async def _after_poll(self, result: PollResult) -> None:
+        """After every successful poll: alert watchers, then (console) show the digest."""
+        try:
+            if await self.alerts.run():
+                self.relay.kick.set()
+        except Exception:
+            log.exception("matching watches failed")
+        self.polled.set()
         if not self._digest_shown and result.fetched:
             await self.show_console_digest(initial=False)
 
@@ -156,17 +290,29 @@ class Paperboy:
             return
         self._digest_shown = True
         await console.post(
-            _CONSOLE_DEST, digest_reply(selection), key=f"console-digest:{selection.day}"
+            CONSOLE_DESTINATION, digest_reply(selection), key=f"console-digest:{selection.day}"
         )
 
     async def close(self) -> None:
+        """Stop in order: no new work, hand back claims, disconnect, close the database."""
+        await self.relay.stop()
+        await self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.web is not None:
+            with contextlib.suppress(Exception):
+                await self.web.stop()
+        with contextlib.suppress(Exception):
+            released = await self.outbox.release_worker(self.relay.worker)
+            if released:
+                log.info("released %d in-flight posts for reconciliation", released)
         for adapter in self.adapters:
             with contextlib.suppress(Exception):
                 await adapter.close()
         await self.source.close()
+        if self.arxiv is not None:
+            await self.arxiv.close()
         await self.db.close()

@@ -251,17 +251,27 @@ def digest(
     preview: Annotated[
         bool, typer.Option("--preview", help="Show the digest, post nothing.")
     ] = False,
+    now: Annotated[bool, typer.Option("--now", help="Run subscribed digests immediately.")] = False,
+    channel: Annotated[
+        str | None, typer.Option(help="With --now: only this channel id (or platform:ws:ch).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
     top: Annotated[int | None, typer.Option(min=1, max=50)] = None,
 ) -> None:
-    """Show the digest a channel would get now (today's list, or the latest day's)."""
+    """Preview the digest (--preview), or run subscribed digests now (--now)."""
+    settings = _settings()
+    if preview == now:
+        err.print("Say --preview (show the digest) or --now (run subscribed digests).")
+        raise typer.Exit(2)
+    if now:
+        _run_digests_now(settings, channel)
+        return
+    _preview_digest(settings, as_json=as_json, top=top)
+
+
+def _preview_digest(settings: Settings, *, as_json: bool, top: int | None) -> None:
     from bot.app import open_store
     from bot.digest import digest_reply, latest_day_selection
-
-    settings = _settings()
-    if not preview:
-        err.print("Posting digests arrives with subscriptions; use --preview to see one.")
-        raise typer.Exit(2)
 
     async def main() -> Any:
         db, store = await open_store(settings)
@@ -282,14 +292,103 @@ def digest(
         return
     from adapters.console.render import render_reply
 
-    for renderable in render_reply(
-        digest_reply(
-            selection,
-            empty_text="No papers in the store yet: "
-            "run `paperboy fetch` or `paperboy import FILE`.",
-        )
-    ):
+    empty = "No papers in the store yet: run `paperboy fetch` or `paperboy import FILE`."
+    for renderable in render_reply(digest_reply(selection, empty_text=empty)):
         out.print(renderable)
+
+
+def _run_digests_now(settings: Settings, channel: str | None) -> None:
+    from bot.app import Paperboy
+
+    async def main() -> int:
+        async with Paperboy(settings) as bot:
+            subs = [
+                s
+                for s in await bot.subscriptions.all(include_paused=False)
+                if channel is None or channel in (s.destination.channel, s.destination.key)
+            ]
+            if not subs:
+                err.print(
+                    "No active subscription matches. Subscribe a channel with /papers subscribe "
+                    "or list digests in PAPERBOY_DIGESTS."
+                )
+                return 1
+            for adapter in bot.adapters:
+                await adapter.start(bot.commands.handle)
+            if await bot.scheduler.leader.try_acquire():  # no bot runs on this database
+                await bot.recover_abandoned_posts()
+            moment = utcnow()
+            for sub in subs:
+                assert sub.id is not None
+                planned = await bot.scheduler.run_digest(sub.id, slot=moment)
+                count = len(planned.paper_ids) if planned else 0
+                err.print(f"{sub.destination.key}: {count} new papers planned")
+            stats = await bot.relay.drain()
+            err.print(
+                f"Posted {stats.sent}, reconciled {stats.reconciled}, retrying {stats.retried}, "
+                f"unknown {stats.unknown}, failed {stats.failed}."
+            )
+            return 1 if stats.failed else 0
+
+    if _run(main()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status() -> None:
+    """Subscriptions, their next run, and how deliveries are going."""
+    from zoneinfo import ZoneInfo
+
+    from rich.table import Table
+
+    from bot.app import open_store
+    from bot.schedule import describe, next_slot
+    from bot.store.outbox import Outbox
+    from bot.store.subscriptions import SubscriptionStore
+
+    settings = _settings()
+
+    async def main() -> tuple[Any, Any, Any]:
+        db, _ = await open_store(settings)
+        try:
+            subs = await SubscriptionStore(db).all()
+            outbox = Outbox(db)
+            return subs, await outbox.counts(), await outbox.recent(10)
+        finally:
+            await db.close()
+
+    subs, counts, recent = _run(main())
+    table = Table(title="Subscriptions", show_lines=False)
+    for column in ("channel", "digest", "next run", "last run", "state"):
+        table.add_column(column)
+    moment = utcnow()
+    for sub in subs:
+        zone = ZoneInfo(sub.timezone)
+        upcoming = (
+            "—"
+            if sub.paused_reason
+            else f"{next_slot(sub, moment).astimezone(zone):%a %d %b %H:%M %Z}"
+        )
+        last = f"{sub.last_slot.astimezone(zone):%a %d %b %H:%M}" if sub.last_slot else "never"
+        state = f"paused: {sub.paused_reason}" if sub.paused_reason else "active"
+        table.add_row(sub.destination.key, describe(sub), upcoming, last, state)
+    out.print(table if subs else "No subscriptions yet.")
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing yet"
+    out.print(f"Deliveries: {summary}")
+    if recent:
+        posts = Table(title="Latest deliveries")
+        for column in ("when", "to", "kind", "papers", "status", "error"):
+            posts.add_column(column)
+        for row in recent:
+            posts.add_row(
+                f"{row['created_at']:%Y-%m-%d %H:%M}",
+                f"{row['platform']}:{row['channel']}",
+                row["kind"],
+                str(row["papers"]),
+                row["status"],
+                (row["error"] or "")[:60],
+            )
+        out.print(posts)
 
 
 @db_app.command("upgrade")

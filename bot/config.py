@@ -10,12 +10,43 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
     return Path(user_data_dir("paperboy", appauthor=False))
+
+
+class StaticDigest(BaseModel):
+    """A digest set up in configuration instead of with /papers subscribe."""
+
+    platform: Literal["slack", "discord", "console"]
+    channel: str
+    workspace: str = ""
+    at: str = "09:00"
+    timezone: str = "UTC"
+    days: Literal["weekdays", "daily"] = "weekdays"
+    top: int = Field(default=10, ge=1, le=25)
+    min_upvotes: int = Field(default=0, ge=0)
+    topic: str | None = None
+    format: Literal["compact", "full"] = "full"
+    post_empty: bool = False
+    include_arxiv: bool = False
+
+    @field_validator("at")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        from bot.options import parse_time
+
+        return parse_time(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from bot.options import parse_zone
+
+        return parse_zone(value)
 
 
 class Settings(BaseSettings):
@@ -53,6 +84,14 @@ class Settings(BaseSettings):
     poll_interval_minutes: int = Field(
         default=15, ge=1, description="How often to poll Hugging Face for new papers."
     )
+    arxiv_categories: str | None = Field(
+        default=None,
+        description="arXiv categories to follow for watches, comma-separated (cs.CL,cs.LG). "
+        "Unset: Hugging Face only.",
+    )
+    arxiv_feed_url: str = Field(
+        default="https://rss.arxiv.org", description="Base URL of arXiv's RSS feeds."
+    )
     remote_search: bool = Field(
         default=True,
         description="Also ask Hugging Face's search when the local store has too few results.",
@@ -64,6 +103,17 @@ class Settings(BaseSettings):
     # --- digest defaults ---
     digest_top: int = Field(default=10, ge=1, le=50, description="Papers in a digest.")
     timezone: str = Field(default="UTC", description="Zone for 'today' and default digests.")
+    digests: list[StaticDigest] = Field(
+        default_factory=list,
+        description='Digests from configuration, as JSON: [{"platform": "slack", "channel": '
+        '"C0123", "at": "09:00", "timezone": "Europe/Berlin", "top": 10}] (fields as in '
+        "/papers subscribe; workspace optional).",
+    )
+    digest_catch_up_hours: float = Field(
+        default=6.0,
+        ge=0,
+        description="A digest missed while the bot was down still runs on start this late.",
+    )
 
     # --- chat platforms ---
     adapters: str | None = Field(

@@ -146,9 +146,13 @@ class Subscription:
     min_upvotes: int = 0
     topic: str | None = None
     format: DigestFormat = DigestFormat.FULL
+    post_empty: bool = False  # post a one-line "no new papers" on empty days
+    include_arxiv: bool = False  # also new arXiv papers of the watched categories
     id: int | None = None
     created_by: str | None = None
     paused_reason: str | None = None
+    origin: str = "command"  # "command" (/papers subscribe) or "config" (PAPERBOY_DIGESTS)
+    last_slot: datetime | None = None  # when the previous digest was scheduled
 
 
 @dataclass(slots=True)
@@ -183,6 +187,7 @@ class Card:
 
     @classmethod
     def from_paper(cls, paper: Paper, *, summary_chars: int = 300) -> Card:
+        listed = paper.submitted_at or paper.published_at
         return cls(
             paper_id=paper.id,
             title=paper.title,
@@ -196,9 +201,7 @@ class Card:
             project_page=paper.project_page,
             thumbnail=paper.thumbnail,
             keywords=paper.ai_keywords,
-            published=(paper.submitted_at or paper.published_at).date()
-            if (paper.submitted_at or paper.published_at)
-            else None,
+            published=listed.date() if listed else None,
             arxiv_url=paper.arxiv_url,
         )
 

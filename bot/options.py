@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Chat clients (macOS, iOS, Slack) like to turn quotes into typographic ones.
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "″": '"'})
@@ -86,3 +87,32 @@ def parse_positive_int(name: str, value: str, *, maximum: int) -> int:
     if number < 0 or number > maximum:
         raise UsageError(f"--{name} must be between 0 and {maximum}.")
     return number
+
+
+TIME_OF_DAY = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.IGNORECASE)
+
+
+def parse_time(text: str) -> str:
+    """``9``, ``9:30``, ``09:00``, ``9am``, ``9:30pm`` -> ``HH:MM`` (24 h)."""
+    match = TIME_OF_DAY.match(text.strip())
+    if not match:
+        raise UsageError(f"Can't read the time {text!r}: use 24-hour HH:MM like 09:00 or 17:30.")
+    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if half:
+        if not 1 <= hour <= 12:
+            raise UsageError(f"{text!r} is not a time: with am/pm the hour is 1 to 12.")
+        hour = hour % 12 + (12 if half.lower() == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise UsageError(f"{text!r} is not a time of day: use 00:00 to 23:59.")
+    return f"{hour:02d}:{minute:02d}"
+
+
+def parse_zone(text: str) -> str:
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"Unknown time zone {name!r}: use a name like Europe/Berlin, America/New_York or UTC."
+        ) from None
+    return name

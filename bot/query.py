@@ -232,6 +232,11 @@ def index_fields(paper: Paper) -> dict[str, str]:
     }
 
 
+def paper_terms(paper: Paper) -> dict[str, list[str]]:
+    """``index_fields`` split into term lists: what :func:`matches` evaluates."""
+    return {column: text.split() for column, text in index_fields(paper).items()}
+
+
 def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
     if len(needle) == 1:
         return needle[0] in haystack
@@ -264,6 +269,7 @@ __all__ = [
     "Term",
     "index_fields",
     "matches",
+    "paper_terms",
     "parse",
     "term_matches",
     "to_fts5",

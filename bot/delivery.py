@@ -1,0 +1,207 @@
+"""The relay: claims planned posts from the outbox, posts them through adapters, and
+records what happened, so that nothing is lost and nothing is posted twice.
+
+- A timeout is ``unknown``, never blindly re-sent: before the next attempt the relay asks
+  the adapter whether the message exists (``find_posted``: Slack looks for the key in
+  message metadata). Adapters without it re-post with the same key, which they must
+  make idempotent (Discord: the nonce derived from the key).
+- Rate limits wait for ``retry_after``; other transient errors back off exponentially
+  with full jitter.
+- A channel that is gone or forbids the bot pauses its subscription with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.digest import compose_post
+from bot.models import Destination, PostResult, PostStatus, utcnow
+from bot.ports import ChatAdapter
+from bot.store import PaperStore
+from bot.store.outbox import ClaimedPost, Outbox
+from bot.store.subscriptions import SubscriptionStore
+
+log = logging.getLogger(__name__)
+
+PAUSE_REASONS = {
+    PostStatus.GONE: "the channel is gone or the bot was removed from it",
+    PostStatus.FORBIDDEN: "the bot is not allowed to post there",
+    PostStatus.AUTH: "the bot's token was rejected",
+}
+
+
+class Reconciler(Protocol):
+    """An adapter that can tell whether a post with ``key`` exists (None: not found)."""
+
+    async def find_posted(self, dest: Destination, key: str) -> PostResult | None: ...
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RelayStats:
+    claimed: int = 0
+    sent: int = 0
+    reconciled: int = 0
+    retried: int = 0
+    unknown: int = 0
+    failed: int = 0
+    outcomes: list[str] = field(default_factory=list)
+
+
+class Relay:
+    """Posts what the outbox holds. Any number of replicas may run one."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        papers: PaperStore,
+        subscriptions: SubscriptionStore,
+        adapters: Mapping[str, ChatAdapter],
+        *,
+        worker: str | None = None,
+        concurrency: int = 200,
+        max_attempts: int = 8,
+        lease: timedelta = timedelta(minutes=2),
+        unknown_delay: timedelta = timedelta(seconds=20),
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.papers = papers
+        self.subscriptions = subscriptions
+        self.adapters = adapters
+        self.worker = worker or worker_name()
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.unknown_delay = unknown_delay
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.kick = asyncio.Event()
+        self._stopping = False
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Full jitter over an exponential ceiling: up to 30 s, 60 s, … capped at 1 h."""
+        ceiling = min(3600.0, 30.0 * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=self.rng.uniform(ceiling / 4, ceiling))
+
+    async def run_once(self, *, limit: int = 500) -> RelayStats:
+        """Claim due posts and deliver them concurrently; returns what happened."""
+        stats = RelayStats()
+        claimed = await self.outbox.claim(worker=self.worker, limit=limit, lease=self.lease)
+        stats.claimed = len(claimed)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(post: ClaimedPost) -> None:
+            async with gate:
+                outcome = await self._deliver(post)
+                stats.outcomes.append(outcome)
+                setattr(stats, outcome, getattr(stats, outcome) + 1)
+
+        await asyncio.gather(*(one(p) for p in claimed))
+        return stats
+
+    async def drain(self, *, limit: int = 500) -> RelayStats:
+        """Run until nothing is due right now (used by ``paperboy digest --now`` and tests)."""
+        total = RelayStats()
+        while True:
+            stats = await self.run_once(limit=limit)
+            for name in ("claimed", "sent", "reconciled", "retried", "unknown", "failed"):
+                setattr(total, name, getattr(total, name) + getattr(stats, name))
+            total.outcomes += stats.outcomes
+            if stats.claimed == 0:
+                return total
+
+    async def run_forever(self, *, interval: float = 5.0) -> None:
+        """Relay whenever kicked (a digest was planned) and every ``interval`` seconds."""
+        while not self._stopping:
+            try:
+                stats = await self.run_once()
+                if stats.claimed:
+                    continue  # there may be more due
+            except Exception:
+                log.exception("relay pass failed")
+            self.kick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.kick.wait(), timeout=interval)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.kick.set()
+
+    async def _deliver(self, post: ClaimedPost) -> str:
+        adapter = self.adapters.get(post.destination.platform)
+        now = self.clock()
+        if adapter is None:
+            await self.outbox.release(
+                post.id,
+                self.worker,
+                now + timedelta(minutes=5),
+                f"no {post.destination.platform} adapter runs here",
+            )
+            return "retried"
+        finder = getattr(adapter, "find_posted", None)
+        if post.needs_reconcile and finder is not None:
+            try:
+                found = await finder(post.destination, post.key)
+            except Exception as exc:  # cannot tell: try again later, never post blindly
+                log.warning("could not reconcile %s: %s", post.key, exc)
+                await self.outbox.mark_unknown(
+                    post.id, self.worker, f"reconcile failed: {exc}", now + self.unknown_delay
+                )
+                return "unknown"
+            if found is not None and found.ok:
+                await self.outbox.mark_sent(post.id, self.worker, found.message_ids)
+                log.info("%s was already posted; recorded it", post.key)
+                return "reconciled"
+        papers = await self.papers.get_many(post.paper_ids)
+        reply = compose_post(post.kind, post.heading, papers)
+        try:
+            result = await adapter.post(post.destination, reply, key=post.key)
+        except Exception as exc:  # an adapter bug: we cannot know whether it posted
+            log.exception("posting %s raised", post.key)
+            result = PostResult(PostStatus.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
+        return await self._record(post, result, now)
+
+    async def _record(self, post: ClaimedPost, result: PostResult, now: datetime) -> str:
+        status = result.status
+        if status is PostStatus.SENT:
+            await self.outbox.mark_sent(post.id, self.worker, result.message_ids)
+            return "sent"
+        error = result.error or status.value
+        if status is PostStatus.UNKNOWN:
+            await self.outbox.mark_unknown(post.id, self.worker, error, now + self.unknown_delay)
+            log.warning("%s: outcome unknown (%s); will reconcile", post.key, error)
+            return "unknown"
+        if status is PostStatus.RETRY and post.attempts < self.max_attempts:
+            wait = (
+                timedelta(seconds=result.retry_after)
+                if result.retry_after is not None
+                else self.backoff(post.attempts)
+            )
+            await self.outbox.mark_retry(post.id, self.worker, error, now + wait)
+            return "retried"
+        await self.outbox.mark_failed(post.id, self.worker, error)
+        reason = PAUSE_REASONS.get(status)
+        if reason is not None:
+            await self.subscriptions.pause(post.destination, f"{reason} ({error})")
+            log.warning("paused digests to %s: %s (%s)", post.destination.key, reason, error)
+        else:
+            log.error("giving up on %s: %s", post.key, error)
+        return "failed"
+
+
+def adapters_by_platform(adapters: list[Any]) -> dict[str, ChatAdapter]:
+    return {a.name: a for a in adapters}

@@ -1,0 +1,379 @@
+"""The delivery outbox: planned posts, the once-per-channel ledger, claims and outcomes.
+
+A digest or alert is written here first (post + ledger rows, one transaction), then a
+relay claims it, posts it and records the outcome. A claim whose outcome is unknown (a
+timeout, or a worker that died while sending) is marked ``needs_reconcile``: the relay
+asks the platform whether the message exists before it ever posts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.models import Destination, utcnow
+from bot.store.database import Database
+from bot.store.delivery_schema import deliveries, destinations, digest_runs, posts, subscriptions
+from bot.store.subscriptions import aware, destination_id
+
+PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPost:
+    """A post this worker now owns until it records an outcome (or its lease expires)."""
+
+    id: int
+    key: str
+    kind: str
+    destination: Destination
+    paper_ids: list[str]
+    heading: dict[str, Any]
+    attempts: int
+    needs_reconcile: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPost:
+    id: int
+    key: str
+    paper_ids: list[str]
+
+
+class Outbox:
+    """Persistence of the delivery pipeline."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def plan_digest(
+        self,
+        *,
+        subscription_id: int,
+        destination: Destination,
+        slot: datetime,
+        candidates: Sequence[str],
+        top: int,
+        heading: dict[str, Any],
+        post_empty: bool,
+    ) -> PlannedPost | None:
+        """Record the digest run of ``slot`` and its post, in one transaction.
+
+        Takes the first ``top`` of ``candidates`` (ranked paper ids) the destination has
+        not had as a digest. Returns ``None`` when this slot already ran (another replica,
+        a restart) or when there is nothing to post.
+        """
+        now = self.clock()
+        async with self.db.write() as conn:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        insert(digest_runs).values(
+                            subscription_id=subscription_id,
+                            slot=slot,
+                            created_at=now,
+                            paper_count=0,
+                        )
+                    )
+            except IntegrityError:
+                return None
+            dest_id = await destination_id(conn, destination)
+            had = set(
+                (
+                    await conn.execute(
+                        select(deliveries.c.paper_id).where(
+                            deliveries.c.destination_id == dest_id,
+                            deliveries.c.kind == "digest",
+                            deliveries.c.paper_id.in_(list(candidates)),
+                        )
+                    )
+                ).scalars()
+            )
+            picked = [p for p in dict.fromkeys(candidates) if p not in had][:top]
+            await conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.id == subscription_id)
+                .values(last_slot=slot)
+            )
+            await conn.execute(
+                update(digest_runs)
+                .where(digest_runs.c.subscription_id == subscription_id, digest_runs.c.slot == slot)
+                .values(paper_count=len(picked))
+            )
+            if not picked and not post_empty:
+                return None
+            key = f"digest:{subscription_id}:{slot.strftime('%Y%m%dT%H%M%SZ')}"
+            post_id = await self._insert_post(conn, key, dest_id, "digest", picked, heading, now)
+            return PlannedPost(post_id, key, picked)
+
+    async def plan_alert(
+        self,
+        *,
+        key: str,
+        destination: Destination,
+        candidates: Sequence[str],
+        heading: dict[str, Any],
+    ) -> PlannedPost | None:
+        """One alert post with the candidates the destination has not been alerted to."""
+        now = self.clock()
+        async with self.db.write() as conn:
+            if (await conn.execute(select(posts.c.id).where(posts.c.key == key))).first():
+                return None
+            dest_id = await destination_id(conn, destination)
+            had = set(
+                (
+                    await conn.execute(
+                        select(deliveries.c.paper_id).where(
+                            deliveries.c.destination_id == dest_id,
+                            deliveries.c.kind == "alert",
+                            deliveries.c.paper_id.in_(list(candidates)),
+                        )
+                    )
+                ).scalars()
+            )
+            picked = [p for p in dict.fromkeys(candidates) if p not in had]
+            if not picked:
+                return None
+            post_id = await self._insert_post(conn, key, dest_id, "alert", picked, heading, now)
+            return PlannedPost(post_id, key, picked)
+
+    async def _insert_post(
+        self,
+        conn: Any,
+        key: str,
+        dest_id: int,
+        kind: str,
+        paper_ids: list[str],
+        heading: dict[str, Any],
+        now: datetime,
+    ) -> int:
+        result = await conn.execute(
+            insert(posts)
+            .values(
+                key=key,
+                destination_id=dest_id,
+                kind=kind,
+                paper_ids=paper_ids,
+                heading=heading,
+                status=PENDING,
+                needs_reconcile=False,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            .returning(posts.c.id)
+        )
+        post_id = int(result.scalar_one())
+        if paper_ids:
+            await conn.execute(
+                insert(deliveries),
+                [
+                    {
+                        "destination_id": dest_id,
+                        "paper_id": paper_id,
+                        "kind": kind,
+                        "post_id": post_id,
+                        "created_at": now,
+                    }
+                    for paper_id in paper_ids
+                ],
+            )
+        return post_id
+
+    async def claim(
+        self, *, worker: str, limit: int = 100, lease: timedelta = timedelta(minutes=2)
+    ) -> list[ClaimedPost]:
+        """Take up to ``limit`` due posts. On PostgreSQL rows are locked with
+        ``FOR UPDATE SKIP LOCKED`` so replicas never claim the same post."""
+        now = self.clock()
+        due = or_(
+            and_(posts.c.status.in_((PENDING, UNKNOWN)), posts.c.next_attempt_at <= now),
+            and_(posts.c.status == SENDING, posts.c.claimed_at < now - lease),
+        )
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        posts,
+                        destinations.c.platform,
+                        destinations.c.workspace,
+                        destinations.c.channel,
+                        destinations.c.is_dm,
+                    )
+                    .join(destinations, destinations.c.id == posts.c.destination_id)
+                    .where(due)
+                    .order_by(posts.c.id)
+                    .limit(limit)
+                    .with_for_update(of=posts, skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return []
+            unsure = [r.id for r in rows if r.status in (SENDING, UNKNOWN)]
+            ids = [r.id for r in rows]
+            await conn.execute(
+                update(posts)
+                .where(posts.c.id.in_(ids))
+                .values(
+                    status=SENDING,
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=posts.c.attempts + 1,
+                )
+            )
+            if unsure:
+                await conn.execute(
+                    update(posts).where(posts.c.id.in_(unsure)).values(needs_reconcile=True)
+                )
+        return [
+            ClaimedPost(
+                id=r.id,
+                key=r.key,
+                kind=r.kind,
+                destination=Destination(r.platform, r.workspace, r.channel, r.is_dm),
+                paper_ids=list(r.paper_ids),
+                heading=dict(r.heading),
+                attempts=r.attempts + 1,
+                needs_reconcile=bool(r.needs_reconcile) or r.id in unsure,
+            )
+            for r in rows
+        ]
+
+    async def _finish(self, post_id: int, worker: str, **values: Any) -> bool:
+        """Record an outcome, only if this worker still owns the claim."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id == post_id, posts.c.claimed_by == worker, posts.c.status == SENDING
+                )
+                .values(**values)
+            )
+        return result.rowcount > 0
+
+    async def mark_sent(self, post_id: int, worker: str, message_ids: Sequence[str]) -> bool:
+        return await self._finish(
+            post_id,
+            worker,
+            status=SENT,
+            message_ids=list(message_ids),
+            sent_at=self.clock(),
+            error=None,
+            needs_reconcile=False,
+        )
+
+    async def mark_unknown(self, post_id: int, worker: str, error: str, retry_at: datetime) -> bool:
+        return await self._finish(
+            post_id,
+            worker,
+            status=UNKNOWN,
+            error=error,
+            needs_reconcile=True,
+            next_attempt_at=retry_at,
+        )
+
+    async def mark_retry(self, post_id: int, worker: str, error: str, retry_at: datetime) -> bool:
+        return await self._finish(
+            post_id, worker, status=PENDING, error=error, next_attempt_at=retry_at
+        )
+
+    async def release(self, post_id: int, worker: str, retry_at: datetime, note: str) -> bool:
+        """Give a claim back untried (e.g. its platform is not running here)."""
+        return await self._finish(
+            post_id,
+            worker,
+            status=PENDING,
+            error=note,
+            next_attempt_at=retry_at,
+            attempts=posts.c.attempts - 1,
+        )
+
+    async def mark_failed(self, post_id: int, worker: str, error: str) -> bool:
+        """Give up on a post. Its papers leave the ledger: they never reached the channel,
+        so a later digest (after the channel is fixed) may carry them."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id == post_id, posts.c.claimed_by == worker, posts.c.status == SENDING
+                )
+                .values(status=FAILED, error=error)
+            )
+            if result.rowcount:
+                await conn.execute(delete(deliveries).where(deliveries.c.post_id == post_id))
+        return result.rowcount > 0
+
+    async def release_worker(self, worker: str) -> int:
+        """On shutdown: hand back claims this worker never started (reconciled later)."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(posts)
+                .where(posts.c.claimed_by == worker, posts.c.status == SENDING)
+                .values(status=UNKNOWN, needs_reconcile=True, next_attempt_at=self.clock())
+            )
+        return result.rowcount
+
+    async def release_abandoned(self) -> int:
+        """Every claim still ``sending``: a worker died while posting it. Only safe when no
+        other worker can be alive (SQLite, which is one process, with the leader lock)."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(posts)
+                .where(posts.c.status == SENDING)
+                .values(status=UNKNOWN, needs_reconcile=True, next_attempt_at=self.clock())
+            )
+        return result.rowcount
+
+    async def counts(self) -> dict[str, int]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(posts.c.status, func.count()).group_by(posts.c.status))
+            return {status: int(n) for status, n in rows}
+
+    async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest posts with their destination, for ``paperboy status``."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(
+                    posts.c.key,
+                    posts.c.kind,
+                    posts.c.status,
+                    posts.c.attempts,
+                    posts.c.error,
+                    posts.c.created_at,
+                    posts.c.sent_at,
+                    func.json_array_length(posts.c.paper_ids).label("papers"),
+                    destinations.c.platform,
+                    destinations.c.workspace,
+                    destinations.c.channel,
+                )
+                .join(destinations, destinations.c.id == posts.c.destination_id)
+                .order_by(posts.c.id.desc())
+                .limit(limit)
+            )
+            return [
+                {**r._mapping, "created_at": aware(r.created_at), "sent_at": aware(r.sent_at)}
+                for r in rows
+            ]
+
+    async def delivered(self, destination: Destination, kind: str) -> list[str]:
+        """Paper ids in the ledger for ``destination`` (tests and status)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(deliveries.c.paper_id)
+                .join(destinations, destinations.c.id == deliveries.c.destination_id)
+                .where(
+                    destinations.c.platform == destination.platform,
+                    destinations.c.workspace == destination.workspace,
+                    destinations.c.channel == destination.channel,
+                    destinations.c.is_dm == destination.is_dm,
+                    deliveries.c.kind == kind,
+                )
+                .order_by(deliveries.c.id)
+            )
+            return [r[0] for r in rows]

@@ -1,0 +1,243 @@
+"""Subscriptions, digest planning and the relay, over a real store (SQLite and PostgreSQL)."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.delivery import Relay
+from bot.digest import DigestPlanner
+from bot.leader import LeaderLock
+from bot.models import Destination, PostResult, PostStatus, ReplyKind, Subscription
+from bot.schedule import next_slot
+from bot.scheduler import Scheduler
+from bot.store.outbox import Outbox
+from bot.store.subscriptions import SubscriptionStore
+from tests.core.conftest import CHANNEL, paper
+from tests.fakes.chat import RecordingAdapter
+
+MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock(MONDAY_9 + timedelta(minutes=5))
+
+
+@pytest.fixture
+async def digests(store, clock):
+    """The digest pipeline around one recording adapter named "console"."""
+
+    class Pipeline:
+        def __init__(self) -> None:
+            self.subs = SubscriptionStore(store.db)
+            self.outbox = Outbox(store.db, clock=clock)
+            self.adapter = RecordingAdapter("console")
+            self.planner = DigestPlanner(store, self.outbox, clock=clock)
+            self.relay = self.new_relay()
+
+        def new_relay(self, **kwargs) -> Relay:
+            return Relay(
+                self.outbox, store, self.subs, {"console": self.adapter}, clock=clock, **kwargs
+            )
+
+        def scheduler(self) -> Scheduler:
+            return Scheduler(
+                subscriptions=self.subs,
+                planner=self.planner,
+                leader=LeaderLock(store.db),
+                clock=clock,
+            )
+
+        async def subscribe(self, channel: str = "C1", **fields) -> Subscription:
+            dest = CHANNEL if channel == CHANNEL.channel else Destination("console", "W", channel)
+            return await self.subs.save(Subscription(destination=dest, **fields))
+
+    return Pipeline()
+
+
+def weekend_papers():
+    # Listed over the weekend before Monday 23 Nov 2026 09:00 UTC (NOW is Sat 21 Nov 15:00).
+    return [
+        paper("2611.10001", "Diffusion Transformers", upvotes=40),
+        paper("2611.10002", "State Space Models at Scale", upvotes=90),
+        paper("2611.10003", "Reward Hacking in RLHF", upvotes=60),
+        paper("2611.10004", "Vision Mamba", upvotes=5),
+    ]
+
+
+async def test_a_digest_posts_the_top_papers_once(store, digests):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(top=3)
+    assert (await digests.planner.plan(sub, MONDAY_9)).paper_ids == [
+        "2611.10002",
+        "2611.10003",
+        "2611.10001",
+    ]
+    assert await digests.planner.plan(sub, MONDAY_9) is None  # the slot already ran
+    stats = await digests.relay.drain()
+    assert stats.sent == 1
+    reply = digests.adapter.posts[0].reply
+    assert reply.kind is ReplyKind.DIGEST and not reply.ephemeral
+    assert reply.title == "Trending papers — Mon 23 Nov 2026"
+    assert digests.adapter.papers_to("C1") == ["2611.10002", "2611.10003", "2611.10001"]
+
+
+async def test_the_next_digest_carries_only_what_the_channel_has_not_had(store, digests, clock):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(top=3)
+    await digests.planner.plan(sub, MONDAY_9)
+    await store.upsert([paper("2611.10005", "Fresh on Monday", upvotes=7, age_days=-2)])
+    clock.now = MONDAY_9 + timedelta(days=1, minutes=1)
+    sub = await digests.subs.get_by_id(sub.id)
+    planned = await digests.planner.plan(sub, MONDAY_9 + timedelta(days=1))
+    # Monday's three are not repeated; Saturday's leftover is older than the window.
+    assert planned.paper_ids == ["2611.10005"]
+    await digests.relay.drain()
+    sent = digests.adapter.papers_to("C1")
+    assert len(sent) == len(set(sent)) == 4
+
+
+async def test_topic_and_minimum_filter_like_search(store, digests):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(topic='"state space" OR mamba', min_upvotes=10)
+    assert (await digests.planner.plan(sub, MONDAY_9)).paper_ids == ["2611.10002"]
+
+
+async def test_an_empty_day_posts_nothing_unless_asked(store, digests):
+    quiet = await digests.subscribe("C1")
+    loud = await digests.subscribe("C2", post_empty=True)
+    assert await digests.planner.plan(quiet, MONDAY_9) is None
+    assert (await digests.planner.plan(loud, MONDAY_9)).paper_ids == []
+    await digests.relay.drain()
+    assert [p.dest.channel for p in digests.adapter.posts] == ["C2"]
+    assert "No new trending papers" in digests.adapter.posts[0].reply.text
+
+
+async def test_a_timeout_is_reconciled_not_reposted(store, digests, clock):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(top=2)
+    await digests.planner.plan(sub, MONDAY_9)
+    # The platform accepted the message but our request timed out.
+    digests.adapter.fail_next(("posted", PostResult(PostStatus.UNKNOWN, error="timed out")))
+    first = await digests.relay.run_once()
+    assert first.unknown == 1
+    assert (await digests.relay.run_once()).claimed == 0  # not before the reconcile delay
+    clock.now += timedelta(minutes=1)
+    stats = await digests.relay.drain()
+    assert stats.reconciled == 1 and stats.sent == 0
+    assert len(digests.adapter.posts) == 1  # posted once, found again, never re-sent
+    assert digests.adapter.lookups == [digests.adapter.posts[0].key]
+
+
+async def test_a_timeout_that_did_not_post_is_posted_after_the_lookup(store, digests):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(top=2)
+    await digests.planner.plan(sub, MONDAY_9)
+    digests.adapter.fail_next(PostResult(PostStatus.UNKNOWN, error="timed out"))
+    relay = digests.new_relay(unknown_delay=timedelta(0))
+    stats = await relay.drain()
+    assert (stats.unknown, stats.sent) == (1, 1)
+    assert len(digests.adapter.lookups) == 1 and len(digests.adapter.posts) == 1
+
+
+async def test_an_adapter_crash_counts_as_unknown(store, digests):
+    await store.upsert(weekend_papers())
+    await digests.planner.plan(await digests.subscribe(top=1), MONDAY_9)
+    digests.adapter.fail_next(RuntimeError("boom"))
+    stats = await digests.new_relay(unknown_delay=timedelta(0)).drain()
+    assert stats.unknown == 1 and stats.sent == 1
+    assert digests.adapter.papers_to("C1") == ["2611.10002"]
+
+
+async def test_rate_limits_wait_for_retry_after(store, digests):
+    await store.upsert(weekend_papers())
+    await digests.planner.plan(await digests.subscribe(top=1), MONDAY_9)
+    digests.adapter.fail_next(PostResult(PostStatus.RETRY, error="ratelimited", retry_after=30))
+    assert (await digests.relay.run_once()).retried == 1
+    assert (await digests.relay.run_once()).claimed == 0  # not due for 30 s
+    assert digests.adapter.posts == []
+
+
+@pytest.mark.parametrize("status", [PostStatus.GONE, PostStatus.FORBIDDEN])
+async def test_a_channel_that_is_gone_pauses_its_subscription(store, digests, make_bot, status):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe("test", top=2)
+    await digests.planner.plan(sub, MONDAY_9)
+    digests.adapter.fail_next(PostResult(status, error="channel_not_found"))
+    assert (await digests.relay.drain()).failed == 1
+    paused = await digests.subs.get_by_id(sub.id)
+    assert "channel_not_found" in paused.paused_reason
+    bot = make_bot(subscriptions=digests.subs)
+    shown = await bot.exec("subscription")
+    assert "Paused:" in shown.text and "channel_not_found" in shown.text
+    # The papers never arrived, so they are not in the ledger: a later digest may carry them.
+    assert await digests.outbox.delivered(sub.destination, "digest") == []
+    await bot.exec("subscribe top 2")
+    assert (await digests.subs.get_by_id(sub.id)).paused_reason is None
+
+
+async def test_a_claim_abandoned_by_a_dead_worker_is_reconciled(store, digests):
+    await store.upsert(weekend_papers())
+    await digests.planner.plan(await digests.subscribe(top=1), MONDAY_9)
+    claimed = await digests.outbox.claim(worker="dead", lease=timedelta(minutes=2))
+    assert len(claimed) == 1
+    assert await digests.outbox.claim(worker="other", lease=timedelta(minutes=2)) == []
+    again = await digests.outbox.claim(worker="other", lease=timedelta(seconds=-1))
+    assert len(again) == 1 and again[0].needs_reconcile
+
+
+async def test_catch_up_runs_a_missed_digest_once(store, digests, clock):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(top=2)
+    first = digests.scheduler()
+    planned = await first.catch_up()  # restarted at 09:05: the 09:00 digest still runs
+    assert [p.paper_ids for p in planned] == [["2611.10002", "2611.10003"]]
+    assert await digests.scheduler().catch_up() == []  # a second restart does not repeat it
+    clock.now = MONDAY_9 + timedelta(hours=7)
+    await digests.subs.save(sub)
+    assert await digests.scheduler().catch_up() == []  # beyond the grace window
+
+
+async def test_scheduler_jobs_mirror_the_subscriptions(store, digests, clock):
+    scheduler = digests.scheduler()
+    sub = await digests.subscribe(at="10:30", timezone="Asia/Tokyo")
+    await scheduler.start()
+    try:
+        assert scheduler.is_leader
+        # APScheduler runs on the real clock: its job agrees with our slot arithmetic.
+        expected = next_slot(sub, datetime.now(UTC))
+        assert scheduler.next_run(sub) == expected
+        assert expected.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") == "10:30"
+        await digests.subs.delete(sub.destination)
+        await scheduler.sync()
+        assert scheduler.next_run(sub) is None
+    finally:
+        await scheduler.shutdown()
+
+
+async def test_subscribe_commands_need_manage_permission_and_save_nothing_on_error(store, make_bot):
+    subs = SubscriptionStore(store.db)
+    bot = make_bot(subscriptions=subs)
+    denied = await bot.exec("subscribe at 08:00", can_manage=False)
+    assert denied.kind is ReplyKind.ERROR and "manage this channel" in denied.text
+    bad = await bot.exec("subscribe at 08:00 tz Nowhere/City")
+    assert bad.kind is ReplyKind.ERROR and "Unknown time zone" in bad.text
+    assert await subs.get(CHANNEL) is None
+    ok = await bot.exec("subscribe at 08:00 tz Europe/Berlin top 5")
+    assert "08:00 Europe/Berlin on weekdays, top 5" in ok.text and not ok.ephemeral
+    assert "Next digest: Mon 23 Nov 08:00 CET" in ok.text  # NOW is Saturday afternoon
+    shown = await bot.exec("subscription")
+    assert "top 5" in shown.text
+    assert (await bot.exec("unsubscribe", can_manage=False)).kind is ReplyKind.ERROR
+    assert "Unsubscribed" in (await bot.exec("unsubscribe")).text
+    assert await subs.get(CHANNEL) is None
+    assert "no digest" in (await bot.exec("subscription")).text

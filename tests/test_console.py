@@ -1,0 +1,75 @@
+"""The console adapter driven end to end: real app, real store, fake Hugging Face."""
+
+import asyncio
+import io
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from adapters.console import ConsoleAdapter
+from bot.app import Paperboy
+from bot.config import Settings
+from bot.sources.huggingface import HuggingFaceSource
+from tests.fakes.huggingface import make_item
+
+
+def _settings(tmp_path, hf_url):
+    return Settings(
+        _env_file=None, data_dir=tmp_path, hf_api_url=hf_url, remote_search=False, http_timeout=2
+    )
+
+
+async def test_console_prints_the_digest_and_answers_commands(tmp_path, fake_hf):
+    today = datetime.now(UTC).date()
+    fake_hf.add_items(
+        [
+            make_item("2611.00001", "Diffusion Forcing for Video", day=today, upvotes=12),
+            make_item("2611.00002", "Sparse Mixture of Experts Revisited", day=today, upvotes=50),
+        ]
+    )
+    screen = io.StringIO()
+    console = Console(file=screen, width=200, color_system=None)
+    app_ready: asyncio.Future[Paperboy] = asyncio.get_running_loop().create_future()
+
+    async def typed_lines():
+        bot = await app_ready
+        await bot.polled.wait()  # type once the first poll has landed
+        for line in ("/papers search diffusion", "paper 2611.00002", "frobnicate", "quit"):
+            yield line
+
+    adapter = ConsoleAdapter(console=console, lines=typed_lines())
+    async with Paperboy(_settings(tmp_path, fake_hf.url), adapters=[adapter]) as bot:
+        app_ready.set_result(bot)
+        await asyncio.wait_for(bot.run(), timeout=30)
+
+    text = screen.getvalue()
+    digest_at = text.index(f"Trending papers — {today:%a %d %b %Y}")
+    assert text.index("Sparse Mixture of Experts Revisited") > digest_at
+    assert text.index("Sparse Mixture") < text.index("Diffusion Forcing")  # by upvotes
+    assert "Search: diffusion" in text
+    assert "https://huggingface.co/papers/2611.00001" in text
+    assert "Unknown command `frobnicate`" in text
+    assert fake_hf.requests_to("/api/daily_papers")
+
+
+async def test_console_keeps_answering_when_hugging_face_is_down(tmp_path, fake_hf):
+    fake_hf.fail_next("*", status=503, times=1000)
+    screen = io.StringIO()
+    console = Console(file=screen, width=200, color_system=None)
+
+    async def typed_lines():
+        yield "help"
+        yield "today"
+        yield "quit"
+
+    adapter = ConsoleAdapter(console=console, lines=typed_lines())
+    source = HuggingFaceSource(fake_hf.url, sleep=_no_sleep, max_attempts=2)
+    async with Paperboy(_settings(tmp_path, fake_hf.url), adapters=[adapter], source=source) as bot:
+        await asyncio.wait_for(bot.run(), timeout=30)
+    text = screen.getvalue()
+    assert "/papers search" in text
+    assert "No papers have been fetched yet" in text
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
