@@ -11,7 +11,7 @@ import contextlib
 import importlib
 import logging
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.commands import Commands
@@ -19,6 +19,7 @@ from bot.config import Settings, StaticDigest
 from bot.delivery import Relay
 from bot.digest import DigestPlanner, digest_reply, latest_day_selection
 from bot.leader import LeaderLock
+from bot.metrics import Metrics
 from bot.models import Destination, DigestDays, DigestFormat, Subscription, utcnow
 from bot.poller import Poller, PollResult
 from bot.ports import ChatAdapter
@@ -143,6 +144,7 @@ class Paperboy:
         self._tasks: list[asyncio.Task[Any]] = []
         self._digest_shown = False
         self.web: Any = None
+        self._started_at = utcnow()
 
     async def __aenter__(self) -> Paperboy:
         settings = self.settings
@@ -154,16 +156,24 @@ class Paperboy:
             self.adapters = list(self._given_adapters)
         else:
             self.adapters = [build_adapter(n, settings) for n in adapter_names(settings)]
+        self.metrics = Metrics()
+        self.metrics.on_scrape(self._refresh_metrics)
         interval = settings.poll_interval_minutes * 60.0
-        self.poller = Poller(self.source, self.store, interval=interval)
+        self.poller = Poller(self.source, self.store, interval=interval, metrics=self.metrics)
         self.arxiv = build_arxiv_source(settings)
         self.pollers = [self.poller]
         if self.arxiv is not None:
-            self.pollers.append(Poller(self.arxiv, self.store, interval=interval))
+            self.pollers.append(
+                Poller(self.arxiv, self.store, interval=interval, metrics=self.metrics)
+            )
         self.watches = WatchStore(self.db)
         self.alerts = AlertPlanner(self.store, self.watches, self.outbox)
         self.relay = Relay(
-            self.outbox, self.store, self.subscriptions, {a.name: a for a in self.adapters}
+            self.outbox,
+            self.store,
+            self.subscriptions,
+            {a.name: a for a in self.adapters},
+            metrics=self.metrics,
         )
         self.scheduler = Scheduler(
             subscriptions=self.subscriptions,
@@ -183,6 +193,7 @@ class Paperboy:
             default_digest_top=settings.digest_top,
             watches=self.watches,
             on_watches_changed=self._watches_changed,
+            metrics=self.metrics,
         )
         for adapter in self.adapters:
             if hasattr(adapter, "watch_suggester"):  # Discord's autocomplete for unwatch
@@ -225,10 +236,25 @@ class Paperboy:
         routes = [r for a in self.adapters for r in getattr(a, "web_routes", list)()]
         if not routes and all(a.name == "console" for a in self.adapters):
             return
-        from bot.web import WebServer, create_app
+        from bot.web import (
+            WebServer,
+            adapters_check,
+            create_app,
+            database_check,
+            readiness,
+            recent_poll_check,
+        )
 
+        poll_age = timedelta(minutes=3 * self.settings.poll_interval_minutes)
+        ready = readiness(
+            {
+                "database": database_check(self.db.engine),
+                "adapters": adapters_check(self.adapters),
+                "poll": recent_poll_check(self._poll_reference, poll_age),
+            }
+        )
         server = WebServer(
-            create_app(routes, health=self.health),
+            create_app(routes, health=self.health, ready=ready, metrics=self.metrics),
             host=self.settings.http_host,
             port=self.settings.http_port,
         )
@@ -244,6 +270,18 @@ class Paperboy:
             return
         self.web = server
         log.info("HTTP server listening on %s", server.url)
+
+    def _poll_reference(self) -> datetime | None:
+        """For readiness: followers do not poll, and a fresh leader gets the same grace
+        as a poll interval that failed, so only a leader that stopped polling is unready."""
+        if not self.scheduler.is_leader:
+            return utcnow()
+        return self.poller.last_success or self._started_at
+
+    async def _refresh_metrics(self, metrics: Metrics) -> None:
+        metrics.set_leader(self.scheduler.is_leader)
+        metrics.set_last_poll(self.poller.last_success)
+        metrics.set_outbox(await self.outbox.counts())
 
     async def health(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ translate platform input into a :class:`CommandRequest` and render the :class:`R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.metrics import Metrics
 from bot.models import (
     Button,
     Card,
@@ -71,7 +73,9 @@ class Commands:
         default_digest_top: int = 10,
         watches: WatchStore | None = None,
         on_watches_changed: Callable[[], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.watches = watches
         self.on_watches_changed = on_watches_changed
         self.store = store
@@ -98,10 +102,16 @@ class Commands:
         command = self.subcommands.get(name)
         if command is None:
             return self.help(unknown=request.subcommand)
-        try:
-            return await command.run(self, request)
-        except (UsageError, QueryError) as exc:
-            return Reply(text=f"{exc}\nUsage: /papers {command.usage}", kind=ReplyKind.ERROR)
+        timing = (
+            self.metrics.time_command(name)
+            if self.metrics is not None
+            else contextlib.nullcontext()
+        )
+        with timing:
+            try:
+                return await command.run(self, request)
+            except (UsageError, QueryError) as exc:
+                return Reply(text=f"{exc}\nUsage: /papers {command.usage}", kind=ReplyKind.ERROR)
 
     async def suggest_watches(self, request: CommandRequest) -> list[tuple[str, str]]:
         """Autocomplete for ``unwatch``: the watches the user may remove, filtered by what

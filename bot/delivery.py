@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.digest import compose_post
+from bot.metrics import Metrics
 from bot.models import Destination, PostResult, PostStatus, utcnow
 from bot.ports import ChatAdapter
 from bot.store import PaperStore
@@ -77,7 +78,9 @@ class Relay:
         unknown_delay: timedelta = timedelta(seconds=20),
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.outbox = outbox
         self.papers = papers
         self.subscriptions = subscriptions
@@ -177,6 +180,8 @@ class Relay:
 
     async def _record(self, post: ClaimedPost, result: PostResult, now: datetime) -> str:
         status = result.status
+        if self.metrics is not None:
+            self.metrics.count_post(post.destination.platform, status.value)
         if status is PostStatus.SENT:
             await self.outbox.mark_sent(post.id, self.worker, result.message_ids)
             return "sent"

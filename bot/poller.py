@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.metrics import Metrics
 from bot.models import Paper, utcnow
 from bot.ports import PaperSource, SourceError
 from bot.store import PaperStore
@@ -35,7 +37,9 @@ class Poller:
         days: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.source = source
         self.store = store
         self.interval = interval
@@ -49,9 +53,15 @@ class Poller:
         """One poll. Raises :class:`SourceError` when the source cannot be reached."""
         today = utcnow().date()
         papers: dict[str, Paper] = {}
-        for offset in range(self.days):
-            for paper in await self.source.fetch_day(today - timedelta(days=offset)):
-                papers.setdefault(paper.id, paper)
+        timing = (
+            self.metrics.time_fetch(self.source.name)
+            if self.metrics is not None
+            else contextlib.nullcontext()
+        )
+        with timing:
+            for offset in range(self.days):
+                for paper in await self.source.fetch_day(today - timedelta(days=offset)):
+                    papers.setdefault(paper.id, paper)
         result = await self.store.upsert(papers.values())
         self.last_success = utcnow()
         self.last_error = None
