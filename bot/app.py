@@ -206,6 +206,12 @@ class Paperboy:
 
     async def run(self) -> None:
         """Start every adapter and background job; return when asked to stop."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        if self.stopping.is_set():
+            return
         for adapter in self.adapters:
             await adapter.start(self.commands.handle)
             finished = getattr(adapter, "finished", None)
@@ -216,10 +222,6 @@ class Paperboy:
         await self.scheduler.start()
         await self.recover_abandoned_posts()
         self._tasks.append(asyncio.create_task(self.relay.run_forever(), name="relay"))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stopping.set)
         await self.stopping.wait()
 
     async def recover_abandoned_posts(self) -> None:
@@ -331,18 +333,29 @@ class Paperboy:
             CONSOLE_DESTINATION, digest_reply(selection), key=f"console-digest:{selection.day}"
         )
 
-    async def close(self) -> None:
-        """Stop in order: no new work, hand back claims, disconnect, close the database."""
+    async def close(self, *, drain_seconds: float = 10.0) -> None:
+        """Stop in an order that loses nothing and posts nothing twice (SIGTERM, a rolling
+        restart): stop taking commands, let the posts in flight finish (bounded), give
+        back the leader lock, mark what is still unfinished for reconciliation, disconnect.
+        """
+        if self.web is not None:  # no more Slack HTTP commands; the load balancer moves on
+            with contextlib.suppress(Exception):
+                await self.web.stop()
         await self.relay.stop()
+        relay_task = next((t for t in self._tasks if t.get_name() == "relay"), None)
+        if relay_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(relay_task), timeout=drain_seconds)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                log.warning(
+                    "posts still in flight after %.0f s; they will be reconciled", drain_seconds
+                )
         await self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.web is not None:
-            with contextlib.suppress(Exception):
-                await self.web.stop()
         with contextlib.suppress(Exception):
             released = await self.outbox.release_worker(self.relay.worker)
             if released:

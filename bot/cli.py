@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Coroutine
 from datetime import UTC, date, datetime, timedelta
@@ -86,12 +87,20 @@ def paper_json(paper: Paper) -> dict[str, Any]:
 @app.command()
 def run() -> None:
     """Run the bot: poll Hugging Face, serve commands on the configured platforms."""
+    # A stop request during start-up (a rolling restart can send SIGTERM at any moment)
+    # is remembered and honoured once the bot is up, so that it still stops cleanly.
+    early_stop: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early_stop.append(signum))
+
     from bot.app import ConfigError, Paperboy
 
     settings = _settings()
 
     async def main() -> None:
         async with Paperboy(settings) as bot:
+            if early_stop:
+                bot.stopping.set()
             await bot.run()
 
     try:

@@ -11,16 +11,19 @@ selected paper exactly once: no loss, no duplicate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
 import signal
+import socket
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.models import Author, Destination, DigestDays, DigestFormat, Paper, Subscription
@@ -82,7 +85,13 @@ async def _prepare(data_dir: Path) -> dict[Destination, list[str]]:
     return expected
 
 
-def _env(data_dir: Path, slack: FakeSlack, discord: FakeDiscord) -> dict[str, str]:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _env(data_dir: Path, slack: FakeSlack, discord: FakeDiscord, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
     env.update(
         PAPERBOY_DATA_DIR=str(data_dir),
@@ -95,16 +104,17 @@ def _env(data_dir: Path, slack: FakeSlack, discord: FakeDiscord) -> dict[str, st
         PAPERBOY_DISCORD_API_URL=discord.api_url,
         PAPERBOY_HF_API_URL="http://127.0.0.1:9",
         PAPERBOY_REMOTE_SEARCH="false",
-        PAPERBOY_LOG_LEVEL="WARNING",
-        PAPERBOY_HTTP_PORT="0",
+        PAPERBOY_LOG_LEVEL=os.environ.get("CRASH_LOG", "WARNING"),
+        PAPERBOY_HTTP_PORT=str(port),
     )
     return env
 
 
 class KillSwitch:
-    """Kills the bot at the n-th message it posts, before or after the fake records it."""
+    """Signals the bot at the n-th message it posts, before or after the fake records it."""
 
-    def __init__(self) -> None:
+    def __init__(self, sig: signal.Signals) -> None:
+        self.sig = sig
         self.process: asyncio.subprocess.Process | None = None
         self.countdown: int | None = None
         self.after_recording = False
@@ -121,7 +131,7 @@ class KillSwitch:
                     self.countdown = None
                     result = post(*args, **kwargs) if self.after_recording else None
                     assert self.process is not None
-                    os.kill(self.process.pid, signal.SIGKILL)
+                    os.kill(self.process.pid, self.sig)
                     self.kills += 1
                     if result is not None:
                         return result
@@ -183,22 +193,35 @@ def _delivered(expected, slack: FakeSlack, discord: FakeDiscord) -> bool:
     return True
 
 
+async def _until_healthy(port: int) -> None:
+    async with httpx.AsyncClient() as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+
+
 async def _until(condition) -> None:
     """Wait for a condition observed from outside the bot (its process or the fakes)."""
     while not condition():  # noqa: ASYNC110 (the bot is another process: nothing to await)
         await asyncio.sleep(0.05)
 
 
-async def test_sigkill_during_fan_out_never_loses_or_duplicates(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+async def test_stopping_during_fan_out_never_loses_or_duplicates(tmp_path, sig):
+    """SIGKILL: a crash. SIGTERM: a rolling restart (graceful stop, then a new process)."""
     rng = random.Random(int(os.environ.get("PAPERBOY_CRASH_SEED", "20261121")))
     expected = await _prepare(tmp_path)
-    switch = KillSwitch()
+    switch = KillSwitch(sig)
     runs = []
     async with FakeSlack() as slack, FakeDiscord() as discord:
         slack._m_chat_postMessage = switch.wrap(slack._m_chat_postMessage)
         discord._create_message = switch.wrap(discord._create_message)
-        env = _env(tmp_path, slack, discord)
+        port = _free_port()
+        env = _env(tmp_path, slack, discord, port)
         for trial in range(TRIALS + 1):
+            kills_before = switch.kills
             process = await _run_bot(env, tmp_path)
             if trial < TRIALS:  # the last run is left alone to finish the job
                 switch.arm(process, at=rng.randint(1, 6), after_recording=rng.random() < 0.5)
@@ -212,17 +235,22 @@ async def test_sigkill_during_fan_out_never_loses_or_duplicates(tmp_path):
                 ),
                 timeout=90,
             )
-            if process.returncode is None:  # everything arrived: stop the bot politely
+            if process.returncode is None and switch.kills == kills_before:
+                # Everything arrived: once the bot is up (it had nothing left to do), stop it.
+                await asyncio.wait_for(_until_healthy(port), timeout=60)
                 process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
             runs.append(process.returncode)
             if process.returncode not in (0, -signal.SIGKILL):
-                pytest.fail(f"bot failed: {stderr.decode()[-3000:]}")
-            if process.returncode == 0:
+                pytest.fail(f"bot failed ({process.returncode}): {stderr.decode()[-3000:]}")
+            if switch.kills == kills_before:  # not stopped by us: everything was delivered
                 break
 
-    assert switch.kills >= 3, runs  # the crashes really happened
+    # The stops really happened (a graceful stop drains what is in flight, so fewer are needed).
+    assert switch.kills >= (3 if sig == signal.SIGKILL else 1), runs
     assert runs[-1] == 0, runs
+    if sig == signal.SIGTERM:
+        assert all(code == 0 for code in runs), runs  # every graceful stop exits cleanly
     for dest, papers in expected.items():
         if dest.platform == "slack":
             top, threads, headers = _slack_papers(slack, dest.channel)
@@ -232,4 +260,4 @@ async def test_sigkill_during_fan_out_never_loses_or_duplicates(tmp_path):
                 assert dict(threads) == dict.fromkeys(papers, 1), dest
         else:
             assert dict(_discord_papers(discord, dest.channel)) == dict.fromkeys(papers, 1), dest
-    print(f"crash safety: {len(runs)} runs, {switch.kills} SIGKILLs, exit codes {runs}")
+    print(f"{sig.name}: {len(runs)} runs, {switch.kills} stops, exit codes {runs}")
