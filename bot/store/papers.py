@@ -14,6 +14,7 @@ from bot.models import Paper, utcnow
 from bot.query import Query
 from bot.store.database import Database
 from bot.store.driver import RawConnection
+from bot.store.fulltext import fts5_match, tsquery_text
 from bot.store.records import ROW_COLUMNS, InvalidPaper, decode, merge, sqlite_datetime, validate
 from bot.store.search import SearchResult, search_page
 from bot.store.writer import Document, UpsertResult, documents, optimize_index, upsert_chunk
@@ -23,6 +24,30 @@ log = logging.getLogger(__name__)
 UPSERT_CHUNK = 5000  # papers per write transaction
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _DAY = "coalesce(submitted_at, published_at)"
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """Whether the database refused the *data* (so retrying paper by paper can isolate
+    the culprit), as opposed to being unreachable, locked or full."""
+    import sqlite3
+
+    exc = getattr(exc, "orig", None) or exc
+    data_errors: tuple[type[BaseException], ...] = (
+        sqlite3.IntegrityError,
+        sqlite3.DataError,
+        sqlite3.InterfaceError,
+        sqlite3.ProgrammingError,
+        ValueError,
+        TypeError,
+        OverflowError,
+    )
+    try:
+        import asyncpg
+
+        data_errors += (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    return isinstance(exc, data_errors)
 
 
 class PaperStore:
@@ -109,7 +134,9 @@ class PaperStore:
                     docs=docs,
                     alongside=alongside,
                 )
-        except Exception:
+        except Exception as exc:
+            if not _is_data_error(exc):
+                raise  # the database is unavailable, locked or full: the caller decides
             if len(papers) == 1:
                 log.exception("skipping paper %r: the database refused it", papers[0].id)
                 return UpsertResult(skipped=1)
@@ -213,6 +240,51 @@ class PaperStore:
         async with self.db.reader() as raw:
             rows = await raw.fetch(sql, [*params, max(0, limit), max(0, offset)])
         return [decode(row) for row in rows]
+
+    async def seen_since(self, since: datetime, *, limit: int | None = None) -> list[Paper]:
+        """Papers first seen (stored) at or after ``since``, newest first: the new
+        papers keyword watches are matched against."""
+        when = sqlite_datetime(since) if self.db.dialect == "sqlite" else since
+        sql = f"SELECT {_COLUMNS} FROM papers WHERE first_seen_at >= ? ORDER BY id DESC"
+        params: list[object] = [when]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, limit))
+        async with self.db.reader() as raw:
+            rows = await raw.fetch(sql, params)
+        return [decode(row) for row in rows]
+
+    async def count_matching(self, query: Query, *, since: datetime | None = None) -> int:
+        """How many papers fully match ``query`` (exactly those a watch would fire on),
+        among those of Daily Papers date (else arXiv date) at or after ``since``.
+
+        Counts every match, so it costs a walk over the query's doclists: for occasional
+        questions (how broad is this watch?), not for every search.
+        """
+        dialect = self.db.dialect
+        where, params = "", []
+        if since is not None:
+            where = " AND coalesce(p.submitted_at, p.published_at) >= ?"
+            params.append(sqlite_datetime(since) if dialect == "sqlite" else since)
+        if dialect == "sqlite":
+            sql = (
+                "SELECT count(*) FROM papers_fts f JOIN papers p ON p.id = f.rowid "
+                f"WHERE papers_fts MATCH ?{where}"
+            )
+            expression = fts5_match(query)
+        else:
+            sql = f"SELECT count(*) FROM papers p WHERE p.search @@ CAST(? AS tsquery){where}"
+            expression = tsquery_text(query)
+        async with self.db.reader() as raw:
+            rows = await raw.fetch(sql, [expression, *params])
+        return int(rows[0][0])
+
+    async def count_since(self, since: datetime) -> int:
+        """How many papers have a Daily Papers date (else arXiv date) at or after ``since``."""
+        when = sqlite_datetime(since) if self.db.dialect == "sqlite" else since
+        async with self.db.reader() as raw:
+            rows = await raw.fetch(f"SELECT count(*) FROM papers WHERE {_DAY} >= ?", [when])
+        return int(rows[0][0])
 
     async def count(self) -> int:
         async with self.db.reader() as raw:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from sqlalchemy import delete, func, insert, or_, select
 
 from bot.models import Destination, Watch, utcnow
@@ -26,11 +29,12 @@ def _watch(row: object) -> Watch:
 
 
 class WatchStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.clock = clock
 
     async def add(self, watch: Watch) -> Watch:
-        now = utcnow()
+        now = self.clock()
         async with self.db.write() as conn:
             dest_id = await destination_id(conn, watch.destination)
             result = await conn.execute(

@@ -138,9 +138,7 @@ async def upsert_chunk(
     existing = await _existing(raw, [p.id for p in papers])
     fresh = [p for p in papers if p.id not in existing]
     ids = await _new_ids(raw, len(fresh)) if fresh else []
-    new_rows: list[tuple[int, Paper]] = []
-    for row_id, paper in zip(ids, fresh, strict=True):
-        new_rows.append((row_id, paper))
+    new_rows = list(zip(ids, fresh, strict=True))
     await _insert(raw, dialect, new_rows, docs or {}, alongside, now)
 
     changed: list[tuple[int, Paper, Paper]] = []

@@ -160,3 +160,20 @@ async def test_seed_corpus_results_really_match(store: PaperStore, seed_papers) 
         for found in result.papers:
             fields = {c: v.split() for c, v in index_fields(by_id[found.id]).items()}
             assert matches(query, fields), (text, found.id)
+
+
+async def test_count_matching_agrees_with_watches(loaded: PaperStore) -> None:
+    for text in ["diffusion", "video OR robots", '"state space"', "diffusion -survey", "quantum"]:
+        query = parse(text)
+        expected = sum(
+            matches(query, {c: v.split() for c, v in index_fields(p).items()}) for p in CORPUS
+        )
+        assert await loaded.count_matching(query) == expected, text
+    since = T0 - timedelta(days=1)
+    recent = paper(9, "Diffusion today", days_ago=0)
+    old = paper(10, "Diffusion long ago", days_ago=40)
+    await loaded.upsert([recent, old])
+    assert await loaded.count_matching(parse("diffusion"), since=T0 - timedelta(days=30)) == 4
+    assert await loaded.count_matching(parse("diffusion")) == 5
+    assert await loaded.count_since(since) == len(CORPUS) + 1
+    assert await loaded.count_since(T0 + timedelta(days=1)) == 0

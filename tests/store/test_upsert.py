@@ -260,3 +260,51 @@ async def test_reindex_rebuilds_from_the_papers_table(store: PaperStore, databas
     await store.upsert([full_paper(title="Quantum annealing")])
     assert await ids_for(store, "mamba") == []
     assert await ids_for(store, "quantum") == ["2503.00001"]
+
+
+async def test_seen_since_returns_papers_first_seen_after(store: PaperStore, clock) -> None:
+    await store.upsert([full_paper("2503.00001")])  # first seen at clock start
+    middle = clock.now
+    await store.upsert([full_paper("2503.00002"), full_paper("2503.00003")])
+    await store.upsert([full_paper("2503.00001", upvotes=77)])  # seen again: not new
+    assert [p.id for p in await store.seen_since(middle)] == ["2503.00003", "2503.00002"]
+    assert [p.id for p in await store.seen_since(middle, limit=1)] == ["2503.00003"]
+    assert len(await store.seen_since(datetime(2000, 1, 1, tzinfo=UTC))) == 3
+
+
+async def test_a_paper_the_database_refuses_is_skipped_alone(store, monkeypatch, caplog) -> None:
+    import bot.store.writer as writer
+
+    real_encode = writer.encode
+
+    def refusing_encode(paper, **kwargs):
+        if paper.id == "2503.00002":
+            raise ValueError("refused by the database")
+        return real_encode(paper, **kwargs)
+
+    monkeypatch.setattr(writer, "encode", refusing_encode)
+    batch = [full_paper(f"2503.0000{i}", title=f"Paper {i}") for i in range(1, 5)]
+    assert await store.upsert(batch) == UpsertResult(inserted=3, skipped=1)
+    assert [p.id for p in await store.get_many([p.id for p in batch])] == [
+        "2503.00001",
+        "2503.00003",
+        "2503.00004",
+    ]
+    assert "2503.00002" in caplog.text
+
+
+async def test_an_unavailable_database_raises_instead_of_skipping(store, monkeypatch) -> None:
+    import sqlite3
+
+    import pytest
+
+    import bot.store.writer as writer
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(writer, "encode", locked)
+    with pytest.raises(sqlite3.OperationalError):
+        await store.upsert([full_paper()])
+    monkeypatch.undo()
+    assert await store.count() == 0

@@ -42,6 +42,8 @@ def upgrade() -> None:
     )
     # "top" and "today" ask for papers by the day they reached Daily Papers.
     op.execute("CREATE INDEX ix_papers_day ON papers (coalesce(submitted_at, published_at))")
+    # Keyword watches look at the papers first seen since their last run.
+    op.create_index("ix_papers_first_seen_at", "papers", ["first_seen_at"])
     op.create_table(
         "meta",
         sa.Column("key", sa.Text, primary_key=True),
@@ -90,4 +92,5 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS papers_fts")
     op.drop_table("meta")
     op.execute("DROP INDEX IF EXISTS ix_papers_day")
+    op.drop_index("ix_papers_first_seen_at", "papers")
     op.drop_table("papers")
