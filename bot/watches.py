@@ -213,7 +213,7 @@ class AlertPlanner:
                 for p in found.papers
                 if watch.created_at is None
                 or p.first_seen_at is None
-                or p.first_seen_at >= watch.created_at
+                or p.first_seen_at > watch.created_at
             ]
             if not fresh:
                 continue

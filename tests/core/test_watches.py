@@ -1,0 +1,154 @@
+"""/papers watch, watches, unwatch, and alerts through the delivery outbox."""
+
+from datetime import timedelta
+
+import pytest
+
+from bot.delivery import Relay
+from bot.models import Destination, ReplyKind
+from bot.store.outbox import Outbox
+from bot.store.subscriptions import SubscriptionStore
+from bot.store.watches import WatchStore
+from bot.watches import AlertPlanner
+from tests.core.conftest import CHANNEL, NOW, paper
+from tests.fakes.chat import RecordingAdapter
+
+DM = Destination(CHANNEL.platform, CHANNEL.workspace, "U1", is_dm=True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+async def alerts(store, clock, make_bot):
+    class Pipeline:
+        def __init__(self) -> None:
+            self.watches = WatchStore(store.db, clock=clock)
+            self.outbox = Outbox(store.db, clock=clock)
+            self.adapter = RecordingAdapter("console")
+            self.planner = AlertPlanner(store, self.watches, self.outbox, clock=clock)
+            self.relay = Relay(
+                self.outbox,
+                store,
+                SubscriptionStore(store.db),
+                {"console": self.adapter},
+                clock=clock,
+            )
+
+        async def changed(self) -> None:
+            self.planner.invalidate()
+
+        def bot(self):
+            return make_bot(watches=self.watches, on_watches_changed=self.changed, clock=clock)
+
+        async def cycle(self, papers, minutes=15):
+            clock.now += timedelta(minutes=minutes)
+            await store.upsert(papers)
+            planned = await self.planner.run()
+            await self.relay.drain()
+            return planned
+
+    return Pipeline()
+
+
+async def test_watch_reports_recent_matches_and_then_alerts_by_dm(store, alerts):
+    await store.upsert([paper("2611.30001", "Mamba for Vision", age_days=3)])
+    bot = alerts.bot()
+    reply = await bot.exec('watch mamba OR "state space" -survey')
+    assert reply.kind is ReplyKind.INFO
+    assert "(#1)" in reply.text and "your DMs" in reply.text
+    assert "matched 1 of the 1 papers of the last 30 days" in reply.text
+    await alerts.cycle(
+        [
+            paper("2611.30002", "State Space Models Revisited", upvotes=3),
+            paper("2611.30003", "A Survey of Mamba", upvotes=9),
+            paper("2611.30004", "Unrelated Robotics", upvotes=50),
+        ]
+    )
+    assert [p.dest for p in alerts.adapter.posts] == [DM]
+    alert = alerts.adapter.posts[0].reply
+    assert alert.kind is ReplyKind.ALERT and "mamba" in alert.title.lower()
+    assert [c.paper_id for c in alert.cards] == ["2611.30002"]  # not the old one, not surveys
+
+
+async def test_each_paper_alerted_once_per_destination_through_restarts(store, alerts, clock):
+    bot = alerts.bot()
+    await bot.exec("watch diffusion")
+    await bot.exec("watch video")
+    await alerts.cycle([paper("2611.31001", "Video Diffusion", upvotes=1)])
+    await alerts.cycle([paper("2611.31002", "Another Diffusion Paper")])
+    # A restart: a new planner and relay over the same database.
+    restarted = AlertPlanner(store, alerts.watches, alerts.outbox, clock=clock)
+    clock.now += timedelta(minutes=15)
+    await restarted.run()
+    await alerts.relay.drain()
+    sent = alerts.adapter.papers_to("U1")
+    assert sorted(sent) == ["2611.31001", "2611.31002"]
+
+
+async def test_alerts_for_a_channel_need_manage_permission(store, alerts):
+    bot = alerts.bot()
+    denied = await bot.exec("watch robotics here", can_manage=False)
+    assert denied.kind is ReplyKind.ERROR and "manage this channel" in denied.text
+    ok = await bot.exec("watch robotics here")
+    assert "this channel" in ok.text
+    await alerts.cycle([paper("2611.32001", "Robotics Foundation Models")])
+    assert [p.dest for p in alerts.adapter.posts] == [CHANNEL]
+
+
+async def test_watches_lists_and_unwatch_removes(store, alerts):
+    bot = alerts.bot()
+    await bot.exec("watch diffusion")
+    await bot.exec("watch robotics here")
+    listing = await bot.exec("watches")
+    assert "#1 `diffusion` → your DMs" in listing.text
+    assert "#2 `robotics` → this channel" in listing.text
+    assert "Stopped watching `diffusion`" in (await bot.exec("unwatch #1")).text
+    assert "Stopped watching `robotics`" in (await bot.exec("unwatch robotics")).text
+    assert "No watches yet" in (await bot.exec("watches")).text
+    assert (await bot.exec("unwatch 99")).kind is ReplyKind.ERROR
+
+
+async def test_broad_watches_get_a_warning_and_limits_hold(store, alerts):
+    await store.upsert(
+        [paper(f"2611.33{i:03d}", f"Model number {i}", age_days=i % 20) for i in range(40)]
+    )
+    bot = alerts.bot()
+    broad = await bot.exec("watch model")
+    assert "Heads up" in broad.text and "100%" in broad.text
+    for i in range(24):
+        await bot.exec(f"watch topic{i}")
+    full = await bot.exec("watch one-too-many")
+    assert full.kind is ReplyKind.ERROR and "25 watches" in full.text
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("watch", "Type something"),
+        ("watch -survey", "cannot only exclude"),
+        ("unwatch", "Say which"),
+    ],
+)
+async def test_bad_watch_input_gets_a_clear_sentence(alerts, line, message):
+    reply = await alerts.bot().exec(line)
+    assert reply.kind is ReplyKind.ERROR and message in reply.text
+
+
+async def test_alerts_are_capped_with_a_count_of_the_rest(store, alerts):
+    await alerts.bot().exec("watch agents")
+    await alerts.cycle([paper(f"2611.34{i:03d}", f"Agents {i}", upvotes=i) for i in range(8)])
+    alert = alerts.adapter.posts[0].reply
+    assert len(alert.cards) == 5 and alert.cards[0].paper_id == "2611.34007"
+    assert "3 more" in alert.footer
+    assert len(await alerts.outbox.delivered(DM, "alert")) == 8
