@@ -17,6 +17,9 @@ from pathlib import Path
 # JSON-serialisable dict. Add new benchmarks here.
 BENCHMARKS: dict[str, str] = {
     "store": "bench.bench_store:run",
+    "slack": "bench.bench_slack:run",
+    "watches": "bench.bench_watches:run",
+    "fanout": "bench.bench_fanout:run",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

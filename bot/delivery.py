@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from bot.digest import compose_post
 from bot.metrics import Metrics
-from bot.models import Destination, PostResult, PostStatus, utcnow
+from bot.models import Destination, Paper, PostResult, PostStatus, utcnow
 from bot.ports import ChatAdapter
 from bot.store import PaperStore
 from bot.store.outbox import ClaimedPost, Outbox
@@ -106,10 +106,13 @@ class Relay:
         claimed = await self.outbox.claim(worker=self.worker, limit=limit, lease=self.lease)
         stats.claimed = len(claimed)
         gate = asyncio.Semaphore(self.concurrency)
+        # A digest fans out the same papers to many channels: load them once per batch.
+        wanted = list(dict.fromkeys(i for post in claimed for i in post.paper_ids))
+        papers = {p.id: p for p in await self.papers.get_many(wanted)} if wanted else {}
 
         async def one(post: ClaimedPost) -> None:
             async with gate:
-                outcome = await self._deliver(post)
+                outcome = await self._deliver(post, papers)
                 stats.outcomes.append(outcome)
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
 
@@ -144,7 +147,7 @@ class Relay:
         self._stopping = True
         self.kick.set()
 
-    async def _deliver(self, post: ClaimedPost) -> str:
+    async def _deliver(self, post: ClaimedPost, papers: dict[str, Paper]) -> str:
         adapter = self.adapters.get(post.destination.platform)
         now = self.clock()
         if adapter is None:
@@ -169,8 +172,8 @@ class Relay:
                 await self.outbox.mark_sent(post.id, self.worker, found.message_ids)
                 log.info("%s was already posted; recorded it", post.key)
                 return "reconciled"
-        papers = await self.papers.get_many(post.paper_ids)
-        reply = compose_post(post.kind, post.heading, papers)
+        found_papers = [papers[i] for i in post.paper_ids if i in papers]
+        reply = compose_post(post.kind, post.heading, found_papers)
         try:
             result = await adapter.post(post.destination, reply, key=post.key)
         except Exception as exc:  # an adapter bug: we cannot know whether it posted

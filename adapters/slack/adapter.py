@@ -24,6 +24,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, Literal, Self
 
+import aiohttp
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.routing import BaseRoute
@@ -57,6 +58,7 @@ from bot.ports import CommandHandler
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/papers"
+MAX_CONNECTIONS = 200  # pooled connections to the Web API (digest fan-out)
 ERROR_TEXT = "Sorry, something went wrong while answering that. Please try again."
 _OUR_ACTIONS = re.compile(f"^({ACTION_RUN_PREFIX}|{ACTION_SHARE_PREFIX})\\d+$")
 
@@ -224,6 +226,12 @@ class SlackAdapter:
     async def start(self, handle: CommandHandler) -> None:
         """Route ``/papers`` to ``handle``; in Socket Mode, connect (returns once connected)."""
         self._handle = handle
+        if self.client is not None and self.client.session is None:
+            # One pooled session for every Web API call: slack_sdk otherwise opens (and
+            # tears down) a connection per call, which caps a large digest fan-out.
+            self.client.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            )
         if self.app is None or self.mode != "socket":
             return
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -283,4 +291,7 @@ class SlackAdapter:
             for task in pending:
                 task.cancel()
         await self.responder.close()
+        if self.client is not None and self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
         self._handle = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ class FakeSlack:
     # time.perf_counter() when each response_url body arrived (benchmarks)
     response_arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     history_page_size: int = 200
+    # When set, chat.postMessage enforces Slack's per-channel pace: a post sooner than this
+    # many seconds after the channel's previous one gets 429 with Retry-After.
+    channel_post_interval: float | None = None
+    rate_limited: int = 0
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = defaultdict(list)
@@ -72,6 +77,7 @@ class FakeSlack:
         self.socket_connected = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
         self._acked = asyncio.Condition()
+        self._last_post: dict[str, float] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -182,6 +188,17 @@ class FakeSlack:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
+        if method == "chat.postMessage" and self.channel_post_interval:
+            channel, now = str(args.get("channel", "")), time.monotonic()
+            wait = self._last_post.get(channel, -1e9) + self.channel_post_interval - now
+            if wait > 0:
+                self.rate_limited += 1
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            self._last_post[channel] = now
         return web.json_response(handler(args))
 
     async def _fail(self, request: web.Request, failure: Failure) -> web.StreamResponse:

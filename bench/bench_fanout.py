@@ -1,0 +1,112 @@
+"""Digest fan-out: one digest to 1,000 Slack channels in 20 workspaces.
+
+The fake Slack enforces Slack's pace of one message per second per channel and answers
+429 (with Retry-After) when a post comes sooner. Reports the wall time against the least
+those limits allow (every channel in parallel: (messages per channel - 1) seconds, plus
+one round trip), the 429s received, and duplicates (must be 0).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from adapters.slack import SlackAdapter
+from bot.config import Settings
+from bot.delivery import Relay
+from bot.digest import DigestPlanner
+from bot.models import Author, Destination, Paper, Reply, Subscription
+from bot.store import Database, PaperStore
+from bot.store.outbox import Outbox
+from bot.store.subscriptions import SubscriptionStore
+from tests.fakes.slack import FakeSlack
+
+WORKSPACES = 20
+CHANNELS_PER_WORKSPACE = 50
+TOP = 5
+PAPER_URL = re.compile(r"huggingface\.co/papers/(\d{4}\.\d{5})")
+
+
+def _papers(now: datetime) -> list[Paper]:
+    return [
+        Paper(
+            id=f"2611.{50000 + i:05d}",
+            title=f"Fan-out Paper {i}: scaling digests to many channels",
+            abstract="We post one digest to a thousand channels. " * 5,
+            authors=(Author("Ada Lovelace"), Author("Alan Turing")),
+            submitted_at=now - timedelta(hours=2),
+            upvotes=50 - i,
+            sources=("huggingface",),
+        )
+        for i in range(TOP)
+    ]
+
+
+async def _no_commands(_request: object) -> Reply:
+    return Reply(text="")
+
+
+async def run() -> dict:
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = await Database.connect(f"sqlite+aiosqlite:///{Path(tmp) / 'fanout.db'}")
+        await db.upgrade()
+        store, subs, outbox = PaperStore(db), SubscriptionStore(db), Outbox(db)
+        await store.upsert(_papers(now))
+        async with FakeSlack(channel_post_interval=1.0) as fake:
+            settings = Settings(
+                _env_file=None,
+                slack_bot_token=SecretStr("xoxb-bench"),
+                slack_signing_secret=SecretStr("bench"),
+                slack_mode="http",
+                slack_api_url=fake.api_url,
+            )
+            adapter = SlackAdapter.from_settings(settings)
+            await adapter.start(_no_commands)
+            planner = DigestPlanner(store, outbox)
+            slot = now - timedelta(minutes=1)
+            for w in range(WORKSPACES):
+                for c in range(CHANNELS_PER_WORKSPACE):
+                    dest = Destination("slack", f"T{w:02d}", f"C{w:02d}{c:04d}")
+                    sub = await subs.save(Subscription(destination=dest, top=TOP))
+                    await planner.plan(sub, slot)
+            relay = Relay(outbox, store, subs, {"slack": adapter}, concurrency=2000)
+            started = time.perf_counter()
+            stats = await relay.drain(limit=2000)
+            wall = time.perf_counter() - started
+            await adapter.close()
+
+            per_channel = Counter(m for m in fake.messages for _ in fake.messages[m])
+            duplicates = 0
+            for messages in fake.messages.values():
+                top = Counter()
+                threads = Counter()
+                for message in messages:
+                    ids = set(PAPER_URL.findall(json.dumps(message.get("blocks", []))))
+                    (threads if "thread_ts" in message else top).update(ids)
+                duplicates += sum(n - 1 for n in top.values() if n > 1)
+                duplicates += sum(n - 1 for n in threads.values() if n > 1)
+            messages_per_channel = max(per_channel.values())
+            minimum = messages_per_channel - 1.0
+        await db.close()
+    return {
+        "channels": WORKSPACES * CHANNELS_PER_WORKSPACE,
+        "workspaces": WORKSPACES,
+        "papers_per_digest": TOP,
+        "messages_per_channel": messages_per_channel,
+        "messages_total": sum(per_channel.values()),
+        "posts_sent": stats.sent,
+        "wall_seconds": round(wall, 2),
+        "theoretical_minimum_seconds": minimum,
+        "ratio_to_minimum": round(wall / minimum, 3) if minimum else None,
+        "target_ratio": 1.2,
+        "rate_limited_429": fake.rate_limited,
+        "duplicates": duplicates,
+    }
