@@ -130,7 +130,11 @@ class DigestPlanner:
         now = self.clock()
         since = (sub.last_slot or slot - timedelta(days=1)) - self.lookback
         ranked = await self.papers.top(
-            since=since, until=now, limit=MAX_CANDIDATES, min_upvotes=sub.min_upvotes
+            since=since,
+            until=now,
+            limit=MAX_CANDIDATES,
+            min_upvotes=sub.min_upvotes,
+            trending_only=not sub.include_arxiv,
         )
         if sub.topic:
             topic = parse(sub.topic)

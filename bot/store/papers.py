@@ -220,13 +220,18 @@ class PaperStore:
         limit: int = 10,
         offset: int = 0,
         min_upvotes: int = 0,
+        trending_only: bool = True,
     ) -> list[Paper]:
         """Papers submitted to Daily Papers (else published) in ``[since, until)``,
-        most upvoted first, then newest."""
+        most upvoted first, then newest. ``trending_only`` keeps the papers Hugging Face
+        lists (those only seen in arXiv feeds are for watches, or digests that ask)."""
         dialect = self.db.dialect
         when = sqlite_datetime if dialect == "sqlite" else (lambda v: v)
         clauses = [f"{_DAY} >= ?"]
         params: list[object] = [when(since)]
+        if trending_only:
+            column = "sources" if dialect == "sqlite" else "sources::text"
+            clauses.append(f"{column} LIKE '%\"huggingface\"%'")
         if until is not None:
             clauses.append(f"{_DAY} < ?")
             params.append(when(until))

@@ -135,11 +135,20 @@ def merge(old: Paper, new: Paper, *, now: datetime) -> Paper:
     Counters take the incoming value when it has one; every other field takes the
     incoming value unless it is missing (None or empty), so nothing known is erased.
     Sources are unioned, ``first_seen_at`` is kept and ``last_seen_at`` bumped.
+
+    A record from a secondary source (arXiv feeds) only fills gaps in a paper Hugging
+    Face already described: the two disagree on whitespace and on which date is
+    "published", and letting each overwrite the other would rewrite and re-index the
+    paper on every poll.
     """
+    fill_only = "huggingface" in old.sources and "huggingface" not in new.sources
 
     def pick(name: str) -> Any:
         value = getattr(new, name)
-        return value if value not in (None, "", ()) else getattr(old, name)
+        kept = getattr(old, name)
+        if fill_only and kept not in (None, "", ()):
+            return kept
+        return value if value not in (None, "", ()) else kept
 
     sources = old.sources + tuple(s for s in new.sources if s not in old.sources)
     return Paper(

@@ -241,3 +241,14 @@ async def test_subscribe_commands_need_manage_permission_and_save_nothing_on_err
     assert "Unsubscribed" in (await bot.exec("unsubscribe")).text
     assert await subs.get(CHANNEL) is None
     assert "no digest" in (await bot.exec("subscription")).text
+
+
+async def test_digests_stay_hugging_face_trending_unless_asked_for_arxiv(store, digests):
+    hf = paper("2611.10001", "Diffusion Transformers", upvotes=40)
+    arxiv_only = paper("2611.10009", "Fresh From arXiv")
+    arxiv_only.sources, arxiv_only.upvotes = ("arxiv",), None
+    await store.upsert([hf, arxiv_only])
+    plain = await digests.subscribe("C1")
+    wide = await digests.subscribe("C2", include_arxiv=True)
+    assert (await digests.planner.plan(plain, MONDAY_9)).paper_ids == ["2611.10001"]
+    assert (await digests.planner.plan(wide, MONDAY_9)).paper_ids == ["2611.10001", "2611.10009"]

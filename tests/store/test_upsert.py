@@ -308,3 +308,34 @@ async def test_an_unavailable_database_raises_instead_of_skipping(store, monkeyp
         await store.upsert([full_paper()])
     monkeypatch.undo()
     assert await store.count() == 0
+
+
+async def test_an_arxiv_record_only_fills_gaps_in_a_hugging_face_paper(store) -> None:
+    from datetime import UTC, datetime
+
+    from bot.models import Author, Paper
+
+    hf = Paper(
+        id="2611.60001",
+        title="Mamba: Linear-Time Sequence Modeling",
+        abstract="From Hugging Face.",
+        authors=(Author("Albert Gu"),),
+        submitted_at=datetime(2026, 11, 20, 8, tzinfo=UTC),
+        upvotes=12,
+        sources=("huggingface",),
+    )
+    await store.upsert([hf])
+    arxiv = Paper(
+        id="2611.60001",
+        title="Mamba:  Linear-Time   Sequence Modeling",
+        abstract="From arXiv,\nwith other line breaks.",
+        authors=(Author("Albert Gu"), Author("Tri Dao")),
+        published_at=datetime(2026, 11, 19, tzinfo=UTC),
+        sources=("arxiv",),
+    )
+    await store.upsert([arxiv])
+    kept = await store.get("2611.60001")
+    assert kept.title == hf.title and kept.abstract == hf.abstract
+    assert kept.authors == hf.authors and kept.upvotes == 12
+    assert kept.published_at == arxiv.published_at  # a gap: filled
+    assert set(kept.sources) == {"huggingface", "arxiv"}
