@@ -1,21 +1,28 @@
 """Digest fan-out: one digest to 1,000 Slack channels in 20 workspaces.
 
-The fake Slack enforces Slack's pace of one message per second per channel and answers
-429 (with Retry-After) when a post comes sooner. Reports the wall time against the least
+The fake Slack runs in its own process (Slack's servers are not on our CPU), enforces
+Slack's pace of one message per second per channel and answers 429 (with Retry-After)
+when a post comes sooner. Reports the wall time against the least
 those limits allow (every channel in parallel: (messages per channel - 1) seconds, plus
 one round trip), the 429s received, and duplicates (must be 0).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import re
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from pydantic import SecretStr
 
 from adapters.slack import SlackAdapter
@@ -26,11 +33,27 @@ from bot.models import Author, Destination, Paper, Reply, Subscription
 from bot.store import Database, PaperStore
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
-from tests.fakes.slack import FakeSlack
+
+
+@contextlib.asynccontextmanager
+async def fake_slack_process(tmp: Path) -> AsyncIterator[str]:
+    """The fake Slack in a process of its own; yields its Web API base URL."""
+    port_file = tmp / "fake-slack.port"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fakes.slack", str(port_file), "1.0"
+    )
+    try:
+        while not port_file.exists() or not port_file.read_text():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port_file.read_text()}/api/"
+    finally:
+        process.terminate()
+        await process.wait()
+
 
 WORKSPACES = 20
 CHANNELS_PER_WORKSPACE = 50
-TOP = 5
+TOP = int(os.environ.get("BENCH_FANOUT_TOP", "10"))
 PAPER_URL = re.compile(r"huggingface\.co/papers/(\d{4}\.\d{5})")
 
 
@@ -60,13 +83,13 @@ async def run() -> dict:
         await db.upgrade()
         store, subs, outbox = PaperStore(db), SubscriptionStore(db), Outbox(db)
         await store.upsert(_papers(now))
-        async with FakeSlack(channel_post_interval=1.0) as fake:
+        async with fake_slack_process(Path(tmp)) as api_url:
             settings = Settings(
                 _env_file=None,
                 slack_bot_token=SecretStr("xoxb-bench"),
                 slack_signing_secret=SecretStr("bench"),
                 slack_mode="http",
-                slack_api_url=fake.api_url,
+                slack_api_url=api_url,
             )
             adapter = SlackAdapter.from_settings(settings)
             await adapter.start(_no_commands)
@@ -83,9 +106,11 @@ async def run() -> dict:
             wall = time.perf_counter() - started
             await adapter.close()
 
-            per_channel = Counter(m for m in fake.messages for _ in fake.messages[m])
+            async with httpx.AsyncClient() as client:
+                state = (await client.get(api_url.replace("/api/", "/__state"))).json()
+            per_channel = Counter({c: len(m) for c, m in state["messages"].items()})
             duplicates = 0
-            for messages in fake.messages.values():
+            for messages in state["messages"].values():
                 top = Counter()
                 threads = Counter()
                 for message in messages:
@@ -107,6 +132,6 @@ async def run() -> dict:
         "theoretical_minimum_seconds": minimum,
         "ratio_to_minimum": round(wall / minimum, 3) if minimum else None,
         "target_ratio": 1.2,
-        "rate_limited_429": fake.rate_limited,
+        "rate_limited_429": state["rate_limited"],
         "duplicates": duplicates,
     }

@@ -159,7 +159,8 @@ class Commands:
             )
         except (TimeoutError, SourceError) as exc:
             self._remote_failed_at = now
-            log.info("remote search skipped: %s", exc or "timed out")
+            reason = str(exc) or f"no answer within {self.remote_budget:g} s"
+            log.info("remote search skipped for a minute: %s", reason)
             return 0
         if papers:
             await self.store.upsert(papers)
@@ -173,7 +174,8 @@ class Commands:
                 self.lookup.fetch_paper(paper_id), timeout=self.remote_budget * 2
             )
         except (TimeoutError, SourceError) as exc:
-            log.info("remote lookup of %s failed: %s", paper_id, exc or "timed out")
+            reason = str(exc) or f"no answer within {self.remote_budget * 2:g} s"
+            log.info("remote lookup of %s failed: %s", paper_id, reason)
             return None
         if paper is not None:
             await self.store.upsert([paper])

@@ -33,5 +33,14 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio", "slack_bolt", "discord"):
+    noisy_loggers = (
+        "httpx",
+        "httpcore",
+        "aiosqlite",
+        "asyncio",
+        "slack_bolt",
+        "discord",
+        "alembic",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -58,7 +58,7 @@ from bot.ports import CommandHandler
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/papers"
-MAX_CONNECTIONS = 200  # pooled connections to the Web API (digest fan-out)
+MAX_CONNECTIONS = 1000  # pooled connections to the Web API (digest fan-out)
 ERROR_TEXT = "Sorry, something went wrong while answering that. Please try again."
 _OUR_ACTIONS = re.compile(f"^({ACTION_RUN_PREFIX}|{ACTION_SHARE_PREFIX})\\d+$")
 

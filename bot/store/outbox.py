@@ -8,6 +8,7 @@ asks the platform whether the message exists before it ever posts again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,8 @@ class Outbox:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self._outcomes: list[tuple[int, str, dict[str, Any], bool, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def plan_digest(
         self,
@@ -245,17 +248,52 @@ class Outbox:
             for r in rows
         ]
 
-    async def _finish(self, post_id: int, worker: str, **values: Any) -> bool:
-        """Record an outcome, only if this worker still owns the claim."""
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(posts)
-                .where(
-                    posts.c.id == post_id, posts.c.claimed_by == worker, posts.c.status == SENDING
-                )
-                .values(**values)
-            )
-        return result.rowcount > 0
+    async def _finish(
+        self, post_id: int, worker: str, *, release_papers: bool = False, **values: Any
+    ) -> bool:
+        """Record an outcome, only if this worker still owns the claim.
+
+        Outcomes are group-committed: concurrent callers (a fan-out records hundreds of
+        posts at once) share one write transaction, and each returns once its own outcome
+        is durable. One transaction per post would serialise the whole fan-out on SQLite's
+        single writer.
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((post_id, worker, values, release_papers, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_outcomes())
+        return await done
+
+    async def _flush_outcomes(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                results = []
+                async with self.db.write() as conn:
+                    for post_id, worker, values, release, _ in batch:
+                        result = await conn.execute(
+                            update(posts)
+                            .where(
+                                posts.c.id == post_id,
+                                posts.c.claimed_by == worker,
+                                posts.c.status == SENDING,
+                            )
+                            .values(**values)
+                        )
+                        changed = result.rowcount > 0
+                        if changed and release:
+                            await conn.execute(
+                                delete(deliveries).where(deliveries.c.post_id == post_id)
+                            )
+                        results.append(changed)
+            except Exception as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (*_, done), changed in zip(batch, results, strict=True):
+                if not done.done():
+                    done.set_result(changed)
 
     async def mark_sent(self, post_id: int, worker: str, message_ids: Sequence[str]) -> bool:
         return await self._finish(
@@ -297,17 +335,7 @@ class Outbox:
     async def mark_failed(self, post_id: int, worker: str, error: str) -> bool:
         """Give up on a post. Its papers leave the ledger: they never reached the channel,
         so a later digest (after the channel is fixed) may carry them."""
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(posts)
-                .where(
-                    posts.c.id == post_id, posts.c.claimed_by == worker, posts.c.status == SENDING
-                )
-                .values(status=FAILED, error=error)
-            )
-            if result.rowcount:
-                await conn.execute(delete(deliveries).where(deliveries.c.post_id == post_id))
-        return result.rowcount > 0
+        return await self._finish(post_id, worker, release_papers=True, status=FAILED, error=error)
 
     async def release_worker(self, worker: str) -> int:
         """On shutdown: hand back claims this worker never started (reconciled later)."""

@@ -87,6 +87,7 @@ class FakeSlack:
         app.router.add_post("/response/{token}", self._response_url)
         app.router.add_post("/webhook/{token}", self._webhook)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/__state", self._state)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -357,8 +358,28 @@ class FakeSlack:
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
+    async def _state(self, request: web.Request) -> web.Response:
+        """What the fake holds, for a test or benchmark running it in another process."""
+        return web.json_response(
+            {"messages": self.messages, "rate_limited": self.rate_limited, "calls": len(self.calls)}
+        )
+
     @staticmethod
     def _strip(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
         if with_metadata:
             return dict(message)
         return {k: v for k, v in message.items() if k != "metadata"}
+
+
+async def _serve_forever(port_file: str, channel_post_interval: float | None) -> None:
+    async with FakeSlack(channel_post_interval=channel_post_interval) as fake:
+        with open(port_file, "w") as out:  # noqa: ASYNC230 (once, at start-up)
+            out.write(str(fake.port))
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # python -m tests.fakes.slack PORT_FILE [INTERVAL]: own process
+    import sys
+
+    interval = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    asyncio.run(_serve_forever(sys.argv[1], interval))
