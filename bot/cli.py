@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+watch_app = typer.Typer(help="Keyword watches.", no_args_is_help=True)
+app.add_typer(watch_app, name="watch")
 
 err = Console(stderr=True)
 out = Console()
@@ -398,6 +400,43 @@ def status() -> None:
                 (row["error"] or "")[:60],
             )
         out.print(posts)
+
+
+@watch_app.command("test")
+def watch_test(
+    query: Annotated[str, typer.Argument(help='e.g. "state space" OR mamba -survey')],
+    days: Annotated[int, typer.Option(min=1, max=36500, help="Look this far back.")] = 30,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Show what a watch with this query would have matched in the last days."""
+    from adapters.console.render import render_reply
+    from bot.app import open_store
+    from bot.models import Card, Reply
+
+    settings = _settings()
+    try:
+        parsed = parse(query)
+    except QueryError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    since = utcnow() - timedelta(days=days)
+
+    async def main() -> tuple[int, int, Any]:
+        db, store = await open_store(settings)
+        try:
+            matched = await store.count_matching(parsed, since=since)
+            total = await store.count_since(since)
+            found = await store.search(parsed, limit=limit, since=since)
+            return matched, total, found
+        finally:
+            await db.close()
+
+    matched, total, found = _run(main())
+    share = f" ({matched / total:.0%})" if total else ""
+    text = f"Matched {matched} of the {total} papers of the last {days} days{share}."
+    cards = () if found.partial else tuple(Card.from_paper(p) for p in found.papers)
+    for renderable in render_reply(Reply(title=f"Watch: {parsed.source}", text=text, cards=cards)):
+        out.print(renderable)
 
 
 @db_app.command("upgrade")

@@ -104,3 +104,14 @@ def test_import_of_a_broken_file_says_so(data_dir, tmp_path):
 def test_db_upgrade_is_idempotent(data_dir):
     assert "up to date" in paperboy(data_dir, "db", "upgrade").stderr
     assert "up to date" in paperboy(data_dir, "db", "upgrade").stderr
+
+
+def test_watch_test_shows_what_a_query_would_match(data_dir, imported):
+    result = paperboy(data_dir, "watch", "test", '"video generation"', "--days", "5000")
+    assert "Matched " in result.stdout and "papers of the last 5000 days" in result.stdout
+    count = int(result.stdout.split("Matched ", 1)[1].split(" ", 1)[0])
+    search = json.loads(
+        paperboy(data_dir, "search", '"video generation"', "--limit", "500", "--json").stdout
+    )
+    assert count == len(search) > 0
+    assert paperboy(data_dir, "watch", "test", "--", "-x", check=False).returncode == 2

@@ -18,6 +18,7 @@ from bot.store.driver import RawConnection
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x70627F6D6967  # any fixed key other than the leader lock's
 READER_CACHE_KIB = -262144  # negative: KiB, i.e. up to 256 MiB for the search connection
 
 # Per-connection SQLite settings. WAL lets searches run while an import writes;
@@ -148,6 +149,10 @@ def _alembic_upgrade(sync_connection: Any) -> None:
     from alembic import command
     from alembic.config import Config
 
+    if sync_connection.dialect.name == "postgresql":
+        # Replicas (or init containers) starting together: one migrates, the others wait
+        # for it and then find nothing left to do. Released at the end of the transaction.
+        sync_connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = sync_connection

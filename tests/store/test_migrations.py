@@ -94,3 +94,39 @@ async def test_in_memory_sqlite_works_end_to_end() -> None:
         assert await store.count() == 1
     finally:
         await db.close()
+
+
+async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) -> None:
+    """Replicas starting together: the migration lock makes the second wait, not fail."""
+    import asyncio
+    import os
+    import uuid
+
+    import pytest
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.store import Database
+
+    base = os.environ.get("PAPERBOY_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
+    name = f"paperboy_t_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    dbs = [await Database.connect(url) for _ in range(3)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(db.upgrade() for db in dbs)), timeout=60)
+        async with dbs[0].read() as conn:
+            version = (
+                await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            ).scalar()
+        assert version == "0003"
+    finally:
+        for db in dbs:
+            await db.close()
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.dispose()
