@@ -46,6 +46,22 @@ class PlannedPost:
     paper_ids: list[str]
 
 
+async def _not_had(conn: Any, dest_id: int, kind: str, candidates: Sequence[str]) -> list[str]:
+    """``candidates`` (in order, once each) minus those the ledger says ``dest_id`` had."""
+    had = set(
+        (
+            await conn.execute(
+                select(deliveries.c.paper_id).where(
+                    deliveries.c.destination_id == dest_id,
+                    deliveries.c.kind == kind,
+                    deliveries.c.paper_id.in_(list(candidates)),
+                )
+            )
+        ).scalars()
+    )
+    return [p for p in dict.fromkeys(candidates) if p not in had]
+
+
 class Outbox:
     """Persistence of the delivery pipeline."""
 
@@ -87,18 +103,7 @@ class Outbox:
             except IntegrityError:
                 return None
             dest_id = await destination_id(conn, destination)
-            had = set(
-                (
-                    await conn.execute(
-                        select(deliveries.c.paper_id).where(
-                            deliveries.c.destination_id == dest_id,
-                            deliveries.c.kind == "digest",
-                            deliveries.c.paper_id.in_(list(candidates)),
-                        )
-                    )
-                ).scalars()
-            )
-            picked = [p for p in dict.fromkeys(candidates) if p not in had][:top]
+            picked = (await _not_had(conn, dest_id, "digest", candidates))[:top]
             await conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.id == subscription_id)
@@ -129,18 +134,7 @@ class Outbox:
             if (await conn.execute(select(posts.c.id).where(posts.c.key == key))).first():
                 return None
             dest_id = await destination_id(conn, destination)
-            had = set(
-                (
-                    await conn.execute(
-                        select(deliveries.c.paper_id).where(
-                            deliveries.c.destination_id == dest_id,
-                            deliveries.c.kind == "alert",
-                            deliveries.c.paper_id.in_(list(candidates)),
-                        )
-                    )
-                ).scalars()
-            )
-            picked = [p for p in dict.fromkeys(candidates) if p not in had]
+            picked = await _not_had(conn, dest_id, "alert", candidates)
             if not picked:
                 return None
             post_id = await self._insert_post(conn, key, dest_id, "alert", picked, heading, now)
