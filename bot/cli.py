@@ -42,6 +42,14 @@ out = Console()
 ADAPTER_CLIS = {"discord": "adapters.discord.cli:app", "slack": "adapters.slack.cli:app"}
 
 
+def _console_renderer() -> Any:
+    """The console adapter's Reply renderer: the CLI prints replies the way it does.
+    Loaded by import path, like every adapter, so the core never imports one."""
+    from bot.app import load_object
+
+    return load_object("adapters.console.render:render_reply")
+
+
 def _settings() -> Settings:
     try:
         settings = load_settings()
@@ -242,7 +250,7 @@ def search(
     if as_json:
         sys.stdout.write(json.dumps([paper_json(p) for p in result.papers], indent=2) + "\n")
         return
-    from adapters.console.render import render_reply  # noqa: I001 (console is the CLI's own renderer)
+    render_reply = _console_renderer()
     from bot.models import Card, Reply
 
     text = "No paper matches all terms; closest matches:" if result.partial else ""
@@ -301,7 +309,7 @@ def _preview_digest(settings: Settings, *, as_json: bool, top: int | None) -> No
         }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
-    from adapters.console.render import render_reply
+    render_reply = _console_renderer()
 
     empty = "No papers in the store yet: run `paperboy fetch` or `paperboy import FILE`."
     for renderable in render_reply(digest_reply(selection, empty_text=empty)):
@@ -409,7 +417,7 @@ def watch_test(
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
 ) -> None:
     """Show what a watch with this query would have matched in the last days."""
-    from adapters.console.render import render_reply
+    render_reply = _console_renderer()
     from bot.app import open_store
     from bot.models import Card, Reply
 
