@@ -28,17 +28,17 @@ ever served at once.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
 from aiohttp import web
+
+from tests.fakes.scripted import ScriptedResponse, ScriptedServer
 
 PUB_DATE = "Tue, 09 Jan 2024 00:00:00 -0500"
 ISO_DATE = "2024-01-09T00:00:00-05:00"
@@ -192,20 +192,10 @@ class RecordedRequest:
     at: float
 
 
-@dataclass
-class ScriptedResponse:
-    """A queued answer. ``body=None`` means the answer the fake would give normally."""
-
-    status: int = 200
-    body: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/rss+xml"
-    truncate: bool = False
-    hang: bool = False
-    drop: bool = False
+FEED_TYPE = "application/rss+xml"
 
 
-class FakeArxiv:
+class FakeArxiv(ScriptedServer):
     """The fake server. Use as ``async with FakeArxiv(entries) as arxiv`` (see module doc)."""
 
     def __init__(
@@ -215,6 +205,7 @@ class FakeArxiv:
         known_categories: Iterable[str] = DEFAULT_KNOWN,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.entries = list(entries)
         self.known_categories = set(known_categories)
         self.known_categories.update(c for e in self.entries for c in e["categories"])
@@ -226,40 +217,8 @@ class FakeArxiv:
         self.in_flight = 0
         self.max_in_flight = 0
         self._clock = clock
-        self._scripts: dict[str, deque[ScriptedResponse]] = defaultdict(deque)
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    # --- lifecycle ---
-    async def start(self) -> FakeArxiv:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def close(self) -> None:
-        self._release.set()  # let hanging handlers finish
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeArxiv:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- scripting ---
-    def queue(self, path: str, response: ScriptedResponse, *, times: int = 1) -> None:
-        """Answer the next ``times`` requests to ``path`` with ``response``."""
-        for _ in range(times):
-            self._scripts[path].append(response)
-
     def fail_next(
         self,
         path: str,
@@ -281,27 +240,16 @@ class FakeArxiv:
 
     def body_next(self, path: str, body: bytes, *, times: int = 1) -> None:
         """Answer 200 with ``body`` as the feed."""
-        self.queue(path, ScriptedResponse(200, body), times=times)
+        self.queue(path, ScriptedResponse(200, body, content_type=FEED_TYPE), times=times)
 
     def bad_xml_next(self, path: str, *, times: int = 1) -> None:
         """Answer 200 with the normal feed cut in half."""
         self.queue(path, ScriptedResponse(truncate=True), times=times)
 
-    def hang_next(self, path: str, *, times: int = 1) -> None:
-        """Never answer (until the fake closes): the client must time out."""
-        self.queue(path, ScriptedResponse(hang=True), times=times)
-
-    def drop_next(self, path: str, *, times: int = 1) -> None:
-        """Close the connection without answering."""
-        self.queue(path, ScriptedResponse(drop=True), times=times)
-
     # --- serving ---
-    def _next_script(self, path: str) -> ScriptedResponse | None:
+    def _script_keys(self, path: str) -> list[str]:
         kind = path.split("/", 2)[1] if path.count("/") >= 2 else ""
-        for key in (path, f"/{kind}/*", "*"):
-            if self._scripts.get(key):
-                return self._scripts[key].popleft()
-        return None
+        return [path, f"/{kind}/*", "*"]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1

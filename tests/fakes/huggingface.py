@@ -31,13 +31,11 @@ Import the fixture from another test directory with
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import re
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -45,6 +43,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.fakes.scripted import ScriptedResponse, ScriptedServer
 
 SEED_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "hf_daily_papers_seed.json"
 DEFAULT_LIMIT = 50
@@ -119,19 +119,6 @@ class RecordedRequest:
     headers: dict[str, str]  # keys lower-cased
 
 
-@dataclass
-class ScriptedResponse:
-    """A queued answer. ``body=None`` means the answer the fake would give normally."""
-
-    status: int = 200
-    body: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-    truncate: bool = False
-    hang: bool = False
-    drop: bool = False
-
-
 def _get(item: object, *keys: str) -> object:
     value: object = item
     for key in keys:
@@ -202,50 +189,18 @@ def _int_param(query: dict[str, str], name: str, default: int, minimum: int) -> 
     return value
 
 
-class FakeHuggingFace:
+class FakeHuggingFace(ScriptedServer):
     """The fake server. Use as ``async with FakeHuggingFace(items) as hf`` (see module doc)."""
 
     def __init__(self, items: Iterable[dict[str, Any]] | None = None) -> None:
+        super().__init__()
         self.items: list[Any] = list(items) if items is not None else load_seed_items()
         self.requests: list[RecordedRequest] = []
-        self._scripts: dict[str, deque[ScriptedResponse]] = defaultdict(deque)
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    # --- lifecycle ---
-    async def start(self) -> FakeHuggingFace:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def close(self) -> None:
-        self._release.set()  # let hanging handlers finish
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeHuggingFace:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- scripting ---
     def add_items(self, items: Iterable[dict[str, Any]]) -> None:
         """Add items (a day filling in during the day)."""
         self.items.extend(items)
-
-    def queue(self, path: str, response: ScriptedResponse, *, times: int = 1) -> None:
-        """Answer the next ``times`` requests to ``path`` with ``response``."""
-        for _ in range(times):
-            self._scripts[path].append(response)
 
     def fail_next(
         self,
@@ -275,27 +230,15 @@ class FakeHuggingFace:
         """Answer 200 with the normal JSON body cut in half."""
         self.queue(path, ScriptedResponse(truncate=True), times=times)
 
-    def hang_next(self, path: str, *, times: int = 1) -> None:
-        """Never answer (until the fake closes): the client must time out."""
-        self.queue(path, ScriptedResponse(hang=True), times=times)
-
-    def drop_next(self, path: str, *, times: int = 1) -> None:
-        """Close the connection without answering."""
-        self.queue(path, ScriptedResponse(drop=True), times=times)
-
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The recorded requests whose path is ``path``."""
         return [r for r in self.requests if r.path == path]
 
     # --- serving ---
-    def _next_script(self, path: str) -> ScriptedResponse | None:
-        keys = [path, "*"]
+    def _script_keys(self, path: str) -> list[str]:
         if path.startswith("/api/papers/") and path != "/api/papers/search":
-            keys.insert(1, "/api/papers/*")
-        for key in keys:
-            if self._scripts.get(key):
-                return self._scripts[key].popleft()
-        return None
+            return [path, "/api/papers/*", "*"]
+        return [path, "*"]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
