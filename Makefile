@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install run test lint format bench docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml bot/_fastterms.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -35,4 +35,4 @@ docs: $(STAMP)
 	$(BIN)/python -m bot.config_doc sync
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache bot/*.so

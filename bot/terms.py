@@ -11,7 +11,10 @@ runs of letters and digits, English stop words dropped, Snowball English stemmin
 
 Speed matters (every imported paper goes through here), so ASCII is split with a byte
 translation table and each distinct word is stemmed once; :func:`analyze_reference` is
-the plain, slow definition the fast path is tested against.
+the plain, slow definition the fast path is tested against. The fast path's loop (split,
+memo lookup, join) also exists in C (``bot/_fastterms.c``, built at install when a
+compiler is there); it calls back into :func:`_resolve_chunk` for words it has not seen,
+so the definition stays here.
 """
 
 from __future__ import annotations
@@ -95,15 +98,18 @@ def analyze_reference(text: str | None) -> list[str]:
     return [t for t in (_stem_word(w) for w in _WORD.findall(_fold(text))) if t]
 
 
+def _resolve_chunk(chunk: bytes) -> bytes:
+    """The terms of one space-free chunk of the byte-split text, joined by spaces."""
+    return " ".join(analyze_reference(chunk.decode("utf-8", "replace"))).encode()
+
+
 class _ChunkTerms(dict[bytes, bytes]):
-    """Memo: a space-free chunk of the byte-split text -> its terms joined by spaces."""
+    """Memo: chunk -> its terms (the pure-Python fast path)."""
 
     def __missing__(self, chunk: bytes) -> bytes:
         if len(self) >= 1_000_000:
             self.clear()
-        text = chunk.decode("utf-8", "replace")
-        terms = " ".join(analyze_reference(text)).encode()
-        self[chunk] = terms
+        terms = self[chunk] = _resolve_chunk(chunk)
         return terms
 
 
@@ -111,12 +117,29 @@ _chunks = _ChunkTerms()
 _chunk_terms = _chunks.__getitem__
 
 
-def analyzed_text(text: str | None) -> str:
-    """The index terms of ``text`` joined by spaces: the form the full-text index stores."""
+def python_analyzed_text(text: str | None) -> str:
+    """:func:`analyzed_text` in pure Python (used when the C module was not built)."""
     if not text:
         return ""
     chunks = text.encode("utf-8", "replace").translate(_SPLIT_TABLE).split()
     return b" ".join(filter(None, map(_chunk_terms, chunks))).decode()
+
+
+try:  # the same loop in C (bot/_fastterms.c), 5-10x faster; optional at install time
+    from bot._fastterms import analyzed_text as _native_analyzed_text
+except ImportError:  # pragma: no cover - depends on the build
+    _native_analyzed_text = None
+
+NATIVE = _native_analyzed_text is not None
+
+
+def analyzed_text(text: str | None) -> str:
+    """The index terms of ``text`` joined by spaces: the form the full-text index stores."""
+    if not text:
+        return ""
+    if _native_analyzed_text is not None:
+        return _native_analyzed_text(text, _resolve_chunk)
+    return python_analyzed_text(text)
 
 
 def analyze(text: str | None) -> list[str]:
@@ -127,8 +150,10 @@ def analyze(text: str | None) -> list[str]:
 __all__ = [
     "ANALYZER_VERSION",
     "MAX_TERM_CHARS",
+    "NATIVE",
     "STOP_WORDS",
     "analyze",
     "analyze_reference",
     "analyzed_text",
+    "python_analyzed_text",
 ]
