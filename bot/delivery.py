@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import socket
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 from bot.digest import compose_post
 from bot.metrics import Metrics
-from bot.models import Destination, Paper, PostResult, PostStatus, utcnow
+from bot.models import Destination, Paper, PostResult, PostStatus, Reply, utcnow
 from bot.ports import ChatAdapter
 from bot.store import PaperStore
 from bot.store.outbox import ClaimedPost, Outbox
@@ -109,10 +110,11 @@ class Relay:
         # A digest fans out the same papers to many channels: load them once per batch.
         wanted = list(dict.fromkeys(i for post in claimed for i in post.paper_ids))
         papers = {p.id: p for p in await self.papers.get_many(wanted)} if wanted else {}
+        replies = _ReplyCache(papers)
 
         async def one(post: ClaimedPost) -> None:
             async with gate:
-                outcome = await self._deliver(post, papers)
+                outcome = await self._deliver(post, replies)
                 stats.outcomes.append(outcome)
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
 
@@ -147,7 +149,7 @@ class Relay:
         self._stopping = True
         self.kick.set()
 
-    async def _deliver(self, post: ClaimedPost, papers: dict[str, Paper]) -> str:
+    async def _deliver(self, post: ClaimedPost, replies: _ReplyCache) -> str:
         adapter = self.adapters.get(post.destination.platform)
         now = self.clock()
         if adapter is None:
@@ -172,8 +174,7 @@ class Relay:
                 await self.outbox.mark_sent(post.id, self.worker, found.message_ids)
                 log.info("%s was already posted; recorded it", post.key)
                 return "reconciled"
-        found_papers = [papers[i] for i in post.paper_ids if i in papers]
-        reply = compose_post(post.kind, post.heading, found_papers)
+        reply = replies.compose(post)
         try:
             result = await adapter.post(post.destination, reply, key=post.key)
         except Exception as exc:  # an adapter bug: we cannot know whether it posted
@@ -209,6 +210,24 @@ class Relay:
         else:
             log.error("giving up on %s: %s", post.key, error)
         return "failed"
+
+
+class _ReplyCache:
+    """The Reply of each distinct (kind, heading, papers) in a batch, composed once: a
+    digest fanned out to a thousand channels is one Reply, and adapters that memoise their
+    rendering by Reply then render it once too."""
+
+    def __init__(self, papers: dict[str, Paper]) -> None:
+        self.papers = papers
+        self._replies: dict[tuple[str, str, tuple[str, ...]], Reply] = {}
+
+    def compose(self, post: ClaimedPost) -> Reply:
+        key = (post.kind, json.dumps(post.heading, sort_keys=True), tuple(post.paper_ids))
+        reply = self._replies.get(key)
+        if reply is None:
+            found = [self.papers[i] for i in post.paper_ids if i in self.papers]
+            reply = self._replies[key] = compose_post(post.kind, post.heading, found)
+        return reply
 
 
 def adapters_by_platform(adapters: list[Any]) -> dict[str, ChatAdapter]:

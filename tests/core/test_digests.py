@@ -8,7 +8,7 @@ import pytest
 from bot.delivery import Relay
 from bot.digest import DigestPlanner
 from bot.leader import LeaderLock
-from bot.models import Destination, PostResult, PostStatus, ReplyKind, Subscription
+from bot.models import Destination, DigestFormat, PostResult, PostStatus, ReplyKind, Subscription
 from bot.schedule import next_slot
 from bot.scheduler import Scheduler
 from bot.store.outbox import Outbox
@@ -252,3 +252,20 @@ async def test_digests_stay_hugging_face_trending_unless_asked_for_arxiv(store, 
     wide = await digests.subscribe("C2", include_arxiv=True)
     assert (await digests.planner.plan(plain, MONDAY_9)).paper_ids == ["2611.10001"]
     assert (await digests.planner.plan(wide, MONDAY_9)).paper_ids == ["2611.10001", "2611.10009"]
+
+
+async def test_a_fan_out_composes_each_distinct_digest_once(store, digests):
+    await store.upsert(weekend_papers())
+    same = [await digests.subscribe(c, top=2) for c in ("C1", "C2", "C3")]
+    topical = await digests.subscribe("C4", top=2, topic="mamba")
+    compact = await digests.subscribe("C5", top=2, format=DigestFormat.COMPACT)
+    for sub in [*same, topical, compact]:
+        await digests.planner.plan(sub, MONDAY_9)
+    assert (await digests.relay.drain()).sent == 5
+    replies = {p.dest.channel: p.reply for p in digests.adapter.posts}
+    # identical digests share one Reply (adapters then render it once) ...
+    assert replies["C1"] is replies["C2"] is replies["C3"]
+    # ... and different ones never collide
+    assert len({id(replies[c]) for c in ("C1", "C4", "C5")}) == 3
+    assert digests.adapter.papers_to("C4") == ["2611.10004"]
+    assert replies["C5"].cards[0].summary == "" != replies["C1"].cards[0].summary
