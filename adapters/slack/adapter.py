@@ -20,6 +20,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, Literal, Self
@@ -33,16 +34,18 @@ from adapters.slack.client import Sleep, build_web_client
 from adapters.slack.events import action_to_press, command_to_request, is_dm
 from adapters.slack.pacing import ChannelPacer, Clock
 from adapters.slack.permissions import ChannelPermissions
-from adapters.slack.posting import ReplyPoster, WebApiSender, find_posted
+from adapters.slack.posting import ReplyPoster, find_posted
 from adapters.slack.render import (
     ACTION_RUN_PREFIX,
     ACTION_SHARE_PREFIX,
     SLACK_LIMITS,
+    Message,
     render_digest,
     render_reply,
     shared_reply_blocks,
 )
 from adapters.slack.responder import ResponseUrlResponder
+from adapters.slack.sender import ChatPostSender
 from adapters.slack.webhook import WEBHOOK_CHANNEL, WebhookSender
 from bot.config import Settings
 from bot.models import (
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/papers"
 MAX_CONNECTIONS = 1000  # pooled connections to the Web API (digest fan-out)
+RENDER_CACHE_SIZE = 64  # distinct replies whose rendering is kept (a fan-out repeats one)
 ERROR_TEXT = "Sorry, something went wrong while answering that. Please try again."
 _OUR_ACTIONS = re.compile(f"^({ACTION_RUN_PREFIX}|{ACTION_SHARE_PREFIX})\\d+$")
 
@@ -94,19 +98,28 @@ class SlackAdapter:
         self._app_token = app_token
         self._handle: CommandHandler | None = None
         self._socket_handler: Any = None
+        self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
         self._work_slots = asyncio.Semaphore(concurrent_answers)
         self.responder = ResponseUrlResponder(timeout=timeout, sleep=sleep)
         pacer = ChannelPacer(
             1.0 / (SLACK_LIMITS.messages_per_second_per_channel or 1.0), clock=clock, sleep=sleep
         )
+        self._rendered: OrderedDict[Reply, tuple[tuple[Message, ...], bool]] = OrderedDict()
         self.client: AsyncWebClient | None = None
         self.app: AsyncApp | None = None
         if bot_token:
             self.client = build_web_client(
                 token=bot_token, base_url=api_url, timeout=timeout, sleep=sleep
             )
-            self.poster = ReplyPoster(WebApiSender(self.client), pacer)
+            sender = ChatPostSender(
+                token=bot_token,
+                api_url=api_url,
+                session=lambda: self.client.session if self.client is not None else None,
+                timeout=timeout,
+                sleep=sleep,
+            )
+            self.poster = ReplyPoster(sender, pacer)
             self.permissions = ChannelPermissions(self.client, clock=clock)
             self.app = self._build_app(signing_secret or "")
         else:
@@ -229,8 +242,10 @@ class SlackAdapter:
         if self.client is not None and self.client.session is None:
             # One pooled session for every Web API call: slack_sdk otherwise opens (and
             # tears down) a connection per call, which caps a large digest fan-out.
+            # slack_sdk applies its timeout only to sessions it opens itself: set it here.
             self.client.session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
             )
         if self.app is None or self.mode != "socket":
             return
@@ -257,16 +272,33 @@ class SlackAdapter:
         """Post ``reply`` visibly in ``dest``; a digest longer than a few papers becomes a
         header message with its cards in the thread. Returns the ts of every message."""
         try:
-            if reply.kind is ReplyKind.DIGEST:
-                plan = render_digest(reply, self.limits)
-                messages, threaded = plan.messages, True
-            else:
-                messages, threaded = tuple(render_reply(reply, self.limits)), False
+            messages, threaded = self.render(reply)
             channel = dest.channel if self.client is not None else WEBHOOK_CHANNEL
             return await self.poster.post(channel, messages, key=key, threaded=threaded)
         except Exception as exc:  # a rendering bug must not kill the delivery loop
             log.exception("slack post %s failed", key)
             return PostResult(PostStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+
+    def render(self, reply: Reply) -> tuple[tuple[Message, ...], bool]:
+        """``reply`` as messages (and whether the first is a thread parent), memoised: a
+        digest fanned out to many channels is rendered once. The messages are shared
+        between callers and must not be modified."""
+        try:
+            cached = self._rendered.get(reply)
+        except TypeError:  # an unhashable field (a list where a tuple belongs): no cache
+            return self._render(reply)
+        if cached is not None:
+            self._rendered.move_to_end(reply)
+            return cached
+        cached = self._rendered[reply] = self._render(reply)
+        while len(self._rendered) > RENDER_CACHE_SIZE:
+            self._rendered.popitem(last=False)
+        return cached
+
+    def _render(self, reply: Reply) -> tuple[tuple[Message, ...], bool]:
+        if reply.kind is ReplyKind.DIGEST:
+            return render_digest(reply, self.limits).messages, True
+        return tuple(render_reply(reply, self.limits)), False
 
     async def find_posted(self, dest: Destination, key: str) -> PostResult | None:
         """Reconcile a post whose outcome was UNKNOWN; see ``posting.find_posted`` (None: not

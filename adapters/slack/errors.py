@@ -78,7 +78,7 @@ def status_for_error(error: str) -> PostStatus:
 
 def result_for_http(status_code: int, error: str | None, retry_after: str | None) -> PostResult:
     """Classify a failed answer from its HTTP status, Slack error code and Retry-After."""
-    wait = _parse_retry_after(retry_after)
+    wait = parse_retry_after(retry_after)
     if status_code == 429:
         return PostResult(PostStatus.RETRY, error=error or "ratelimited", retry_after=wait or 1.0)
     if status_code >= 500:
@@ -105,7 +105,8 @@ def result_for_exception(exc: BaseException) -> PostResult:
     return PostResult(PostStatus.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
 
 
-def _parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (None when absent or not a number)."""
     if value is None:
         return None
     try:

@@ -77,40 +77,6 @@ def classify_api_error(exc: SlackApiError) -> PostResult:
     return result_for_http(int(status), error, retry_after)
 
 
-class WebApiSender:
-    """``chat.postMessage`` through an ``AsyncWebClient`` (no connection-error retries)."""
-
-    supports_threads = True
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self.client = client
-
-    async def send(
-        self,
-        channel: str,
-        message: Message,
-        *,
-        thread_ts: str | None,
-        metadata: dict[str, Any],
-    ) -> tuple[PostResult, str | None]:
-        try:
-            response = await self.client.chat_postMessage(
-                channel=channel,
-                text=message["text"],
-                blocks=message["blocks"],
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                metadata=metadata,
-            )
-        except SlackApiError as exc:
-            return classify_api_error(exc), None
-        except Exception as exc:  # transport failures: classified, never raised
-            return result_for_exception(exc), None
-        ts = str(response.get("ts") or "")
-        return PostResult(PostStatus.SENT, message_ids=(ts,)), ts
-
-
 class ReplyPoster:
     """Posts rendered message plans part by part, paced per channel, resumable by key."""
 

@@ -1,0 +1,136 @@
+"""``chat.postMessage`` straight through the adapter's pooled aiohttp session.
+
+The digest fan-out posts thousands of messages; slack_sdk spends about a millisecond of
+Python on each (request building, stdlib JSON, retry bookkeeping, response objects). This
+sender does only what a post needs, on the same wire format slack_sdk uses for a message
+with blocks: ``POST {api_url}chat.postMessage`` with a JSON body, ``Authorization: Bearer``
+and ``Content-Type: application/json; charset=utf-8``. Everything else (commands, history
+lookups, permissions, bolt) stays on slack_sdk.
+
+Semantics are those of ``client.build_web_client`` + ``posting.classify_api_error``:
+
+- ``ok: false`` answers and HTTP error statuses are classified by ``errors.result_for_http``;
+- HTTP 429 is waited out (``Retry-After`` seconds, 1 s when absent, through the injected
+  ``sleep``) at most ``max_retries`` times and only when the wait is at most ``max_wait``;
+  otherwise RETRY with ``retry_after``;
+- nothing else is ever re-sent: a timeout or a dropped connection is UNKNOWN (the relay
+  reconciles before posting again), a refused connection RETRY (``result_for_exception``);
+- a 200 whose body is not a JSON object is UNKNOWN: the message may have been stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+from slack_sdk.web.internal_utils import get_user_agent
+
+from adapters.slack.client import Sleep
+from adapters.slack.errors import parse_retry_after, result_for_exception, result_for_http
+from adapters.slack.render import Message
+from bot.models import PostResult, PostStatus
+
+SessionSource = Callable[[], aiohttp.ClientSession | None]
+
+
+class ChatPostSender:
+    """Sends one rendered message with ``chat.postMessage``. Implements
+    ``posting.MessageSender``; ``session`` returns the pooled session (or None: then each
+    call opens a short-lived one, as slack_sdk does without a session)."""
+
+    supports_threads = True
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        api_url: str,
+        session: SessionSource,
+        timeout: float = 10.0,
+        sleep: Sleep = asyncio.sleep,
+        max_retries: int = 2,
+        max_wait: float = 30.0,
+    ) -> None:
+        if not api_url.endswith("/"):
+            api_url += "/"
+        self.url = api_url + "chat.postMessage"
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._sleep = sleep
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": get_user_agent(),
+        }
+
+    async def send(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        thread_ts: str | None,
+        metadata: dict[str, Any],
+    ) -> tuple[PostResult, str | None]:
+        payload: dict[str, Any] = {
+            "channel": channel,
+            "text": message["text"],
+            "blocks": message["blocks"],
+            "unfurl_links": False,
+            "unfurl_media": False,
+            "metadata": metadata,
+        }
+        if thread_ts is not None:
+            payload["thread_ts"] = thread_ts
+        try:
+            body = orjson.dumps(payload)
+        except TypeError as exc:  # a rendering bug; nothing was sent
+            return PostResult(PostStatus.FAILED, error=f"unserialisable: {exc}"), None
+        session = self._session()
+        if session is None or session.closed:
+            async with aiohttp.ClientSession() as own:
+                return await self._post(own, body)
+        return await self._post(session, body)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, body: bytes
+    ) -> tuple[PostResult, str | None]:
+        retries = 0
+        while True:
+            try:
+                async with session.post(
+                    self.url, data=body, headers=self._headers, timeout=self._timeout
+                ) as response:
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+                    raw = await response.read()
+            except Exception as exc:  # transport failures: classified, never re-sent
+                return result_for_exception(exc), None
+            if status == 429 and retries < self.max_retries:
+                wait = parse_retry_after(retry_after)
+                wait = 1.0 if wait is None else wait
+                if wait <= self.max_wait:
+                    retries += 1
+                    await self._sleep(wait)
+                    continue
+            return _result(status, raw, retry_after)
+
+
+def _result(status: int, raw: bytes, retry_after: str | None) -> tuple[PostResult, str | None]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        if status == 200:
+            return PostResult(PostStatus.UNKNOWN, error="malformed_response"), None
+        return result_for_http(status, None, retry_after), None
+    if status == 200 and data.get("ok"):
+        ts = str(data.get("ts") or "")
+        return PostResult(PostStatus.SENT, message_ids=(ts,)), ts
+    error = data.get("error")
+    return result_for_http(status, error if isinstance(error, str) else None, retry_after), None
