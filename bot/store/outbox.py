@@ -9,13 +9,15 @@ asks the platform whether the message exists before it ever posts again.
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ClauseElement
 
 from bot.models import Destination, utcnow
 from bot.store.database import Database
@@ -23,6 +25,7 @@ from bot.store.delivery_schema import deliveries, destinations, digest_runs, pos
 from bot.store.subscriptions import aware, destination_id
 
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
+IN_CHUNK = 1000  # ids per IN (...) list: well under every driver's bound-parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +65,71 @@ async def _not_had(conn: Any, dest_id: int, kind: str, candidates: Sequence[str]
     return [p for p in dict.fromkeys(candidates) if p not in had]
 
 
+Outcome = tuple[int, str, dict[str, Any], bool, "asyncio.Future[bool]"]
+
+
+async def _write_outcomes(conn: Any, batch: list[Outcome]) -> list[bool]:
+    """Apply a batch of outcomes in the caller's transaction; each only if its worker still
+    owns the claim (the row is ``sending`` and ``claimed_by`` it). Answers, per outcome,
+    whether it was applied.
+
+    One ownership query (rows locked on PostgreSQL) and one executemany UPDATE per shape
+    of values, instead of a statement per post: a fan-out records a thousand at once.
+    """
+    ids = sorted({post_id for post_id, *_ in batch})
+    owner: dict[int, str] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = await conn.execute(
+            select(posts.c.id, posts.c.claimed_by)
+            .where(posts.c.id.in_(ids[start : start + IN_CHUNK]), posts.c.status == SENDING)
+            .order_by(posts.c.id)
+            .with_for_update()
+        )
+        owner.update((int(i), str(w)) for i, w in rows)
+    applied: list[bool] = []
+    shapes: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    inline_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+    released: list[int] = []
+    for post_id, worker, values, release, _ in batch:
+        mine = owner.get(post_id) == worker
+        applied.append(mine)
+        if not mine:
+            continue
+        owner.pop(post_id)  # a second outcome for the same claim finds it taken
+        bound = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
+        inline = {k: v for k, v in values.items() if k not in bound}  # SQL expressions
+        shape = (tuple(sorted(bound)), tuple(sorted((k, id(v)) for k, v in inline.items())))
+        inline_of[shape] = inline
+        shapes[shape].append(
+            {"_id": post_id, "_worker": worker, **{f"_v_{k}": v for k, v in bound.items()}}
+        )
+        if release:
+            released.append(post_id)
+    for shape, rows in shapes.items():
+        bound_keys = shape[0]
+        statement = (
+            update(posts)
+            .where(
+                posts.c.id == bindparam("_id"),
+                posts.c.claimed_by == bindparam("_worker"),
+                posts.c.status == SENDING,
+            )
+            .values({**{k: bindparam(f"_v_{k}") for k in bound_keys}, **inline_of[shape]})
+        )
+        await conn.execute(statement, rows)
+    for start in range(0, len(released), IN_CHUNK):
+        chunk = released[start : start + IN_CHUNK]
+        await conn.execute(delete(deliveries).where(deliveries.c.post_id.in_(chunk)))
+    return applied
+
+
 class Outbox:
     """Persistence of the delivery pipeline."""
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
-        self._outcomes: list[tuple[int, str, dict[str, Any], bool, asyncio.Future[bool]]] = []
+        self._outcomes: list[Outcome] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def plan_digest(
@@ -262,24 +323,8 @@ class Outbox:
         while self._outcomes:
             batch, self._outcomes = self._outcomes, []
             try:
-                results = []
                 async with self.db.write() as conn:
-                    for post_id, worker, values, release, _ in batch:
-                        result = await conn.execute(
-                            update(posts)
-                            .where(
-                                posts.c.id == post_id,
-                                posts.c.claimed_by == worker,
-                                posts.c.status == SENDING,
-                            )
-                            .values(**values)
-                        )
-                        changed = result.rowcount > 0
-                        if changed and release:
-                            await conn.execute(
-                                delete(deliveries).where(deliveries.c.post_id == post_id)
-                            )
-                        results.append(changed)
+                    results = await _write_outcomes(conn, batch)
             except Exception as exc:
                 for *_, done in batch:
                     if not done.done():
