@@ -166,7 +166,12 @@ async def _set_analyzer_version(conn: object, db: Database) -> None:
 
 
 async def ensure_analyzer_version(db: Database) -> bool:
-    """Rebuild the index if it was built by another analyzer version; True if rebuilt."""
+    """Rebuild the index if it was built by another analyzer version; True if rebuilt.
+
+    Also finishes what a killed bulk import left (deferred segment merging)."""
+    from bot.store.writer import restore_merging
+
+    await restore_merging(db)
     version = await stored_analyzer_version(db)
     if version == ANALYZER_VERSION:
         return False

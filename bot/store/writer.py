@@ -237,6 +237,67 @@ async def index_rows(
             await raw.execute(statement, [payload])
 
 
+# FTS5 merges its segments as it goes (automerge=4: every segment is rewritten about
+# log4(segments) times). A bulk import turns that off and merges once at the end with
+# `optimize`: half the indexing work. The settings persist in the FTS5 config table, so
+# start-up puts them back (``restore_merging``) in case an import was killed midway.
+_MERGING = {
+    "normal": {"automerge": 4, "crisismerge": 16},
+    "bulk": {"automerge": 0, "crisismerge": 1000},
+}
+
+
+async def set_merging(db: Database, mode: str) -> None:
+    """Switch the SQLite full-text tables' segment merging to ``normal`` or ``bulk``."""
+    if db.dialect != "sqlite":
+        return
+    async with db.write() as conn:
+        for table in FTS_TABLES:
+            for name, value in _MERGING[mode].items():
+                await conn.exec_driver_sql(
+                    f"INSERT INTO {table}({table}, rank) VALUES ('{name}', {value})"
+                )
+
+
+async def merge_deferred(db: Database, *, inserted: int) -> None:
+    """Back to normal merging after a bulk import of ``inserted`` papers, and merge what
+    it deferred: a full ``optimize`` when they are most of the index, otherwise the
+    incremental merges automerge would have done (older, larger segments untouched)."""
+    if db.dialect != "sqlite":
+        return
+    await set_merging(db, "normal")
+    async with db.read() as conn:
+        total = (await conn.exec_driver_sql("SELECT count(*) FROM papers")).scalar_one()
+    if inserted * 2 >= total:
+        await optimize_index(db)
+        return
+    for table in FTS_TABLES:
+        while True:
+            async with db.write() as conn:
+                before = (await conn.exec_driver_sql("SELECT total_changes()")).scalar_one()
+                await conn.exec_driver_sql(
+                    f"INSERT INTO {table}({table}, rank) VALUES ('merge', 4000)"
+                )
+                after = (await conn.exec_driver_sql("SELECT total_changes()")).scalar_one()
+            if after - before < 2:  # FTS5's documented "nothing left to merge" signal
+                break
+
+
+async def restore_merging(db: Database) -> bool:
+    """Undo the bulk settings of an import that did not finish; True if it had to."""
+    if db.dialect != "sqlite":
+        return False
+    async with db.read() as conn:
+        result = await conn.exec_driver_sql("SELECT v FROM papers_fts_config WHERE k = 'automerge'")
+        row = result.first()
+    if row is None or int(row[0]) != 0:
+        return False
+    log.warning("an earlier bulk import did not finish: merging the search index now")
+    await set_merging(db, "normal")
+    await optimize_index(db)
+    return True
+
+
 async def optimize_index(db: Database) -> None:
     """Merge the index into as few segments as possible (after bulk imports)."""
     async with db.write() as conn:
@@ -250,4 +311,12 @@ async def optimize_index(db: Database) -> None:
             await conn.exec_driver_sql("VACUUM (ANALYZE) papers")
 
 
-__all__ = ["UpsertResult", "index_rows", "optimize_index", "upsert_chunk"]
+__all__ = [
+    "UpsertResult",
+    "index_rows",
+    "merge_deferred",
+    "optimize_index",
+    "restore_merging",
+    "set_merging",
+    "upsert_chunk",
+]
