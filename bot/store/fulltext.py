@@ -4,7 +4,8 @@ One analyzer for everything: :func:`bot.query.index_fields` (``bot.terms``) turn
 paper into the analyzed text of each column in :data:`bot.query.INDEX_COLUMNS`.
 
 * SQLite: the contentless FTS5 table ``papers_fts`` (rowid = ``papers.id``, tokenizer
-  ``ascii``, which only splits our already-analyzed text on spaces).
+  ``ascii``, which only splits our already-analyzed text on spaces), plus a ``votes``
+  column of upvote tiers for ``min_upvotes`` searches.
 * PostgreSQL: the ``papers.search`` tsvector column, written as a tsvector *literal* with
   explicit positions and weights (title A, keywords B, abstract C, authors D). Never
   ``to_tsvector``: its parser and dictionaries would disagree with our analyzer.
@@ -39,10 +40,42 @@ MAX_TS_POSITION = 16383  # PostgreSQL's limit; larger positions are clamped to i
 COLUMN_GAP = 2  # unused positions between columns, so `<->` never spans two columns
 
 
-def fts_document(paper: Paper) -> tuple[str, str, str, str]:
-    """The four FTS5 column values of ``paper`` (INDEX_COLUMNS order)."""
+# Upvote tiers: the SQLite index's `votes` column holds every tier a paper's upvotes
+# reach, so `min_upvotes N` becomes an FTS5 AND with the largest tier <= N (the exact
+# filter still runs in SQL). Changing the list changes the index: bump ANALYZER_VERSION.
+VOTE_TIERS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000)
+
+
+def vote_tokens(upvotes: int | None) -> str:
+    """The `votes` column of a paper with ``upvotes`` (e.g. ``"1 2 3 5 10"`` for 12)."""
+    if not upvotes or upvotes < 1:
+        return ""
+    return " ".join(str(t) for t in VOTE_TIERS if upvotes >= t)
+
+
+def vote_tier(min_upvotes: int | None) -> int | None:
+    """The largest tier at most ``min_upvotes`` (None: no tier helps)."""
+    if not min_upvotes or min_upvotes < 1:
+        return None
+    return max(t for t in VOTE_TIERS if t <= min_upvotes)
+
+
+def fts5_with_votes(expression: str, min_upvotes: int | None) -> str:
+    """``expression`` restricted to papers in ``min_upvotes``' tier (or unchanged)."""
+    tier = vote_tier(min_upvotes)
+    return expression if tier is None else f'({expression}) AND {{votes}} : "{tier}"'
+
+
+def fts_document(paper: Paper) -> tuple[str, str, str, str, str]:
+    """The FTS5 column values of ``paper``: INDEX_COLUMNS order, then ``votes``."""
     fields = index_fields(paper)
-    return fields["title"], fields["keywords"], fields["abstract"], fields["authors"]
+    return (
+        fields["title"],
+        fields["keywords"],
+        fields["abstract"],
+        fields["authors"],
+        vote_tokens(paper.upvotes),
+    )
 
 
 def tsvector_literals(paper: Paper) -> tuple[str, str]:
@@ -228,10 +261,13 @@ __all__ = [
     "ensure_analyzer_version",
     "fts5_excluded",
     "fts5_match",
+    "fts5_with_votes",
     "fts_document",
     "reindex",
     "stored_analyzer_version",
     "tsquery_excluded",
     "tsquery_text",
     "tsvector_literals",
+    "vote_tier",
+    "vote_tokens",
 ]

@@ -38,6 +38,7 @@ from bot.store.fulltext import (
     ANY_COLUMNS,
     fts5_excluded,
     fts5_match,
+    fts5_with_votes,
     tsquery_excluded,
     tsquery_text,
 )
@@ -96,6 +97,7 @@ class _Plan:
         self.query = query
         self.pool = pool
         self.where, self.params = _filters(raw.dialect, since, min_upvotes)
+        self.min_upvotes = min_upvotes
         self.sqlite = raw.dialect == "sqlite"
         self.has_author_terms = any(t.field is Field.AUTHOR for t in query.terms)
         self.compile = fts5_match if self.sqlite else tsquery_text
@@ -118,6 +120,9 @@ class _Plan:
             table = "papers_head_fts" if head else "papers_fts"
             rowid = "f.rowid" if head else "p.id"
             where = where.replace("p.id > ?", f"{rowid} > ?")
+            # Only papers in the upvote tier: FTS5 intersects doclists instead of walking
+            # matches until enough pass the exact filter below.
+            expression = fts5_with_votes(expression, self.min_upvotes)
             sql = (
                 f"SELECT p.id, {columns} FROM {table} f JOIN papers p ON p.id = f.rowid "
                 f"WHERE {table} MATCH ?{where} ORDER BY f.rowid DESC LIMIT ?"

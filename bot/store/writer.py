@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Paper
 from bot.store.driver import RawConnection
-from bot.store.fulltext import fts_document, tsvector_literals
+from bot.store.fulltext import fts_document, tsvector_literals, vote_tokens
 from bot.store.records import (
     ROW_COLUMNS,
     content_differs,
@@ -43,28 +43,30 @@ _PG_UPDATE_INDEXED = (
     f"UPDATE papers SET {', '.join(f'{c} = ?' for c in ROW_COLUMNS[1:])}, "
     "search = CAST(? AS tsvector), search_head = CAST(? AS tsvector) WHERE id = ?"
 )
-# SQLite full-text tables: papers_fts (all INDEX_COLUMNS) and papers_head_fts (title and
-# keywords only, for the title tiers of the search plan). Rows: (rowid, *document).
+# SQLite full-text tables: papers_fts (all INDEX_COLUMNS, votes) and papers_head_fts
+# (title, keywords and votes, for the title tiers of the search plan). Rows: (rowid,
+# *document).
 # Batches go in as one JSON array per statement: one sqlite3_step, during which the GIL
 # is released for the entire insert (executemany re-takes the GIL for every row and
 # would stall behind the analyzer thread that a bulk import runs alongside).
 _FTS_INSERT_BATCH = (
-    "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors) "
-    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?)",
-    "INSERT INTO papers_head_fts (rowid, title, keywords) "
-    "SELECT value->>0, value->>1, value->>2 FROM json_each(?)",
+    "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors, votes) "
+    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)",
+    "INSERT INTO papers_head_fts (rowid, title, keywords, votes) "
+    "SELECT value->>0, value->>1, value->>2, value->>5 FROM json_each(?)",
 )
 # Contentless FTS5 (no contentless_delete before 3.43): deleting needs the exact old
 # column values, which the deterministic analyzer recomputes from the stored row.
 _FTS_DELETE_BATCH = (
-    "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors) "
-    "SELECT 'delete', value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?)",
-    "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords) "
-    "SELECT 'delete', value->>0, value->>1, value->>2 FROM json_each(?)",
+    "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors, votes) "
+    "SELECT 'delete', value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 "
+    "FROM json_each(?)",
+    "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords, votes) "
+    "SELECT 'delete', value->>0, value->>1, value->>2, value->>5 FROM json_each(?)",
 )
 FTS_TABLES = ("papers_fts", "papers_head_fts")
 
-Document = tuple[str, str, str, str]
+Document = tuple[str, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +204,13 @@ async def _update(
 ) -> None:
     if not changed:
         return
-    plain = [(i, new) for i, old, new in changed if not index_differs(old, new)]
-    reindexed = [(i, old, new) for i, old, new in changed if index_differs(old, new)]
+    reindex = [
+        index_differs(old, new)
+        or (dialect == "sqlite" and vote_tokens(old.upvotes) != vote_tokens(new.upvotes))
+        for _, old, new in changed
+    ]
+    plain = [(i, new) for (i, _, new), again in zip(changed, reindex, strict=True) if not again]
+    reindexed = [row for row, again in zip(changed, reindex, strict=True) if again]
     await raw.executemany(_UPDATE, [(*encode(p, dialect=dialect)[1:], i) for i, p in plain])
     if dialect == "postgresql":
         await raw.executemany(

@@ -123,10 +123,41 @@ async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) 
             version = (
                 await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
             ).scalar()
-        assert version == "0003"
+        assert version == _head()
     finally:
         for db in dbs:
             await db.close()
         async with admin.connect() as conn:
             await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.dispose()
+
+
+async def test_vote_tier_migration_rebuilds_the_sqlite_index(database: Database) -> None:
+    """0004 recreates the FTS5 tables (a `votes` column); the next start re-indexes."""
+    from alembic import command
+    from alembic.config import Config
+
+    store = PaperStore(database)
+    await store.upsert(
+        [
+            Paper(id="2401.00001", title="Sparse mixture of experts", upvotes=12),
+            Paper(id="2401.00002", title="Dense experts", upvotes=3),
+        ]
+    )
+
+    def migrate(sync_connection, target: str, down: bool) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = sync_connection
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(migrate, "0003", True)
+        await conn.run_sync(migrate, "head", False)
+    if database.dialect == "sqlite":  # the old index is gone until the next start
+        assert (await store.search(parse("experts"))).papers == []
+    await database.upgrade()
+    found = await store.search(parse("experts"), min_upvotes=10)
+    assert [p.id for p in found.papers] == ["2401.00001"]
+    found = await store.search(parse("experts"))
+    assert {p.id for p in found.papers} == {"2401.00001", "2401.00002"}

@@ -92,9 +92,11 @@ async def reset(db: Database) -> None:
                 await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
 
 
-def brute_force(query, papers: list[Paper]) -> tuple[list[str], bool]:
+def brute_force(query, papers: list[Paper], keep=lambda paper: True) -> tuple[list[str], bool]:
     keyed, full_ids, watch_ids = [], set(), set()
     for row_id, paper in enumerate(papers, start=1):
+        if not keep(paper):
+            continue
         fields = {c: v.split() for c, v in index_fields(paper).items()}
         if matches(query, fields):
             watch_ids.add(paper.id)
@@ -122,6 +124,36 @@ async def test_search_equals_brute_force(database: Database, specs, source) -> N
     await store.upsert(papers)
     expected, expected_partial = brute_force(query, papers)
     result = await store.search(query, limit=100)
+    assert [p.id for p in result.papers] == expected
+    assert result.partial == expected_partial
+
+
+@DB_SETTINGS
+@given(
+    specs=papers_strategy,
+    source=query_strategy,
+    min_upvotes=st.one_of(st.none(), st.integers(0, 7)),
+    since_day=st.one_of(st.none(), st.integers(0, 5)),
+)
+async def test_filtered_search_equals_brute_force(
+    database: Database, specs, source, min_upvotes, since_day
+) -> None:
+    try:
+        query = parse(source)
+    except QueryError:
+        assume(False)
+    await reset(database)
+    papers = build_papers(specs)
+    store = PaperStore(database)
+    await store.upsert(papers)
+    since = None if since_day is None else T0 + timedelta(days=since_day)
+
+    def keep(paper: Paper) -> bool:
+        votes_ok = not min_upvotes or (paper.upvotes or 0) >= min_upvotes
+        return votes_ok and (since is None or paper.submitted_at >= since)
+
+    expected, expected_partial = brute_force(query, papers, keep)
+    result = await store.search(query, limit=100, min_upvotes=min_upvotes, since=since)
     assert [p.id for p in result.papers] == expected
     assert result.partial == expected_partial
 

@@ -35,8 +35,8 @@ def full_paper(paper_id: str = "2503.00001", **changes: object) -> Paper:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-async def ids_for(store: PaperStore, query: str) -> list[str]:
-    return [p.id for p in (await store.search(parse(query), limit=50)).papers]
+async def ids_for(store: PaperStore, query: str, **filters: object) -> list[str]:
+    return [p.id for p in (await store.search(parse(query), limit=50, **filters)).papers]
 
 
 async def test_round_trip_keeps_every_field(store: PaperStore, clock) -> None:
@@ -127,12 +127,27 @@ async def _index_snapshot(db: Database) -> list[tuple]:
 
 
 async def test_counter_updates_leave_the_index_alone(store: PaperStore, database) -> None:
-    await store.upsert([full_paper(), full_paper("2503.00002", title="Other")])
+    await store.upsert([full_paper(upvotes=12), full_paper("2503.00002", title="Other")])
     before = await _index_snapshot(database)
-    result = await store.upsert([full_paper(upvotes=99, comments=7, github_stars=5)])
+    # 12 -> 19 upvotes stays in the same upvote tier (10): nothing to re-index.
+    result = await store.upsert([full_paper(upvotes=19, comments=7, github_stars=5)])
     assert result == UpsertResult(updated=1)
     assert await _index_snapshot(database) == before
-    assert (await store.get("2503.00001")).upvotes == 99
+    assert (await store.get("2503.00001")).upvotes == 19
+
+
+async def test_crossing_an_upvote_tier_updates_min_upvotes_searches(store: PaperStore) -> None:
+    await store.upsert([full_paper(upvotes=12), full_paper("2503.00002", upvotes=60)])
+    assert await ids_for(store, "mamba", min_upvotes=50) == ["2503.00002"]
+    await store.upsert([full_paper(upvotes=99)])  # tier 10 -> 50
+    assert await ids_for(store, "mamba", min_upvotes=50) == ["2503.00001", "2503.00002"]
+    assert await ids_for(store, "mamba", min_upvotes=70) == ["2503.00001"]
+    await store.upsert([full_paper(upvotes=4)])  # and back down (counts can drop)
+    assert await ids_for(store, "mamba", min_upvotes=10) == ["2503.00002"]
+    assert await ids_for(store, '"state space"', min_upvotes=1) == [
+        "2503.00002",
+        "2503.00001",
+    ]
 
 
 async def test_bad_papers_are_skipped_and_logged(store: PaperStore, caplog) -> None:
