@@ -101,13 +101,18 @@ async def run() -> dict:
                     sub = await subs.save(Subscription(destination=dest, top=TOP))
                     await planner.plan(sub, slot)
             relay = Relay(outbox, store, subs, {"slack": adapter}, concurrency=2000)
+            state_url = api_url.replace("/api/", "/__state")
+            async with httpx.AsyncClient() as client:
+                fake_cpu_before = (await client.get(state_url)).json()["cpu_seconds"]
+            cpu_before = time.process_time()
             started = time.perf_counter()
             stats = await relay.drain(limit=2000)
             wall = time.perf_counter() - started
+            relay_cpu = time.process_time() - cpu_before
             await adapter.close()
 
             async with httpx.AsyncClient() as client:
-                state = (await client.get(api_url.replace("/api/", "/__state"))).json()
+                state = (await client.get(state_url)).json()
             per_channel = Counter({c: len(m) for c, m in state["messages"].items()})
             duplicates = 0
             for messages in state["messages"].values():
@@ -133,5 +138,8 @@ async def run() -> dict:
         "ratio_to_minimum": round(wall / minimum, 3) if minimum else None,
         "target_ratio": 1.2,
         "rate_limited_429": state["rate_limited"],
+        # CPU seconds spent during the fan-out by our process and by the fake Slack's
+        "relay_cpu_seconds": round(relay_cpu, 2),
+        "fake_slack_cpu_seconds": round(state["cpu_seconds"] - fake_cpu_before, 2),
         "duplicates": duplicates,
     }
