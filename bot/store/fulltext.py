@@ -224,9 +224,10 @@ async def ensure_analyzer_version(db: Database) -> bool:
 async def reindex(db: Database) -> int:
     """Rebuild the whole full-text index from the papers table; returns papers indexed."""
     from bot.store.records import decode
-    from bot.store.writer import FTS_TABLES, index_rows, optimize_index
+    from bot.store.writer import FTS_TABLES, index_rows, optimize_index, set_merging
 
     done = 0
+    await set_merging(db, "bulk")  # one optimize at the end instead of merging throughout
     async with db.write() as conn:
         if db.dialect == "sqlite":
             for table in FTS_TABLES:
@@ -246,6 +247,7 @@ async def reindex(db: Database) -> int:
             done += len(batch)
             last_id = rows[-1][0]
         await _set_analyzer_version(conn, db)
+    await set_merging(db, "normal")
     await optimize_index(db)
     return done
 

@@ -102,6 +102,8 @@ class _Plan:
         self.has_author_terms = any(t.field is Field.AUTHOR for t in query.terms)
         self.compile = fts5_match if self.sqlite else tsquery_text
         self.window_floor: int | None = None
+        self.since = since
+        self.since_floor: int | None = None  # SQLite: no paper of `since` or later is older
 
     async def _rows(
         self, head: bool, expression: str, columns: str = _RANK_COLUMNS
@@ -116,6 +118,11 @@ class _Plan:
                 self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
             where += " AND p.id > ?"
             params.append(self.window_floor)
+        if self.sqlite and self.since is not None:
+            if self.since_floor is None:
+                self.since_floor = await self._since_floor()
+            where += " AND f.rowid >= ?"
+            params.append(self.since_floor)
         if self.sqlite:
             table = "papers_head_fts" if head else "papers_fts"
             rowid = "f.rowid" if head else "p.id"
@@ -134,6 +141,18 @@ class _Plan:
                 f"{where} ORDER BY p.id DESC LIMIT ?"
             )
         return await self.raw.fetch(sql, [expression, *params, self.pool])
+
+    async def _since_floor(self) -> int:
+        """A row id no paper dated ``since`` or later is below (see migration 0005)."""
+        assert self.since is not None
+        rows = await self.raw.fetch(
+            "SELECT min(min_id) FROM paper_day_floors WHERE day >= ?",
+            [sqlite_datetime(self.since)[:10]],  # type: ignore[index]
+        )
+        if rows[0][0] is not None:
+            return rows[0][0]
+        newest = await self.raw.fetch("SELECT coalesce(max(id), 0) + 1 FROM papers")
+        return newest[0][0]
 
     async def _hits(self, row_ids: Sequence[int], sqlite_match: str, tsquery: str) -> set[int]:
         """Which of ``row_ids`` match (one indexed lookup per id, not a scan)."""

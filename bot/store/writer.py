@@ -155,6 +155,12 @@ async def upsert_chunk(
         else:
             seen_only.append(row_id)
     await _update(raw, dialect, changed)
+    if dialect == "sqlite":
+        await _lower_day_floors(
+            raw,
+            [(i, p) for i, p in new_rows]
+            + [(i, new) for i, old, new in changed if _day(old) != _day(new)],
+        )
     if seen_only:
         stamp = sqlite_datetime(now) if dialect == "sqlite" else now
         if dialect == "postgresql":
@@ -167,6 +173,27 @@ async def upsert_chunk(
                 [stamp, orjson.dumps(seen_only).decode()],
             )
     return UpsertResult(inserted=len(new_rows), updated=len(changed))
+
+
+def _day(paper: Paper) -> str | None:
+    """The day (``YYYY-MM-DD``, UTC) searches filter ``since`` on."""
+    when = paper.submitted_at or paper.published_at
+    return sqlite_datetime(when)[:10] if when is not None else None  # type: ignore[index]
+
+
+async def _lower_day_floors(raw: RawConnection, rows: Sequence[tuple[int, Paper]]) -> None:
+    """Keep ``paper_day_floors`` at or below the row id of every paper of each day."""
+    floors: dict[str, int] = {}
+    for row_id, paper in rows:
+        day = _day(paper)
+        if day is not None and row_id < floors.get(day, row_id + 1):
+            floors[day] = row_id
+    if floors:
+        await raw.executemany(
+            "INSERT INTO paper_day_floors (day, min_id) VALUES (?, ?) "
+            "ON CONFLICT (day) DO UPDATE SET min_id = min(min_id, excluded.min_id)",
+            list(floors.items()),
+        )
 
 
 async def _insert(

@@ -354,3 +354,22 @@ async def test_an_arxiv_record_only_fills_gaps_in_a_hugging_face_paper(store) ->
     assert kept.authors == hf.authors and kept.upvotes == 12
     assert kept.published_at == arxiv.published_at  # a gap: filled
     assert set(kept.sources) == {"huggingface", "arxiv"}
+
+
+async def test_since_searches_find_a_paper_whose_date_moved_into_the_window(
+    store: PaperStore,
+) -> None:
+    from datetime import timedelta
+
+    old = full_paper("2503.00001")
+    await store.upsert([old])
+    newer = [full_paper(f"2503.{n:05d}") for n in range(2, 22)]
+    later = old.submitted_at + timedelta(days=30)
+    await store.upsert([replace(p, submitted_at=later) for p in newer])
+    since = later - timedelta(hours=1)
+    assert "2503.00001" not in await ids_for(store, "mamba", since=since)
+    # The oldest row is re-dated into the window: the date floor must follow it.
+    await store.upsert([replace(old, submitted_at=later + timedelta(days=1))])
+    found = await ids_for(store, "mamba", since=since)
+    assert found[0] == "2503.00001" and len(found) == 21  # newest day first
+    assert await ids_for(store, "mamba", since=later + timedelta(days=5)) == []
