@@ -25,7 +25,9 @@ import unicodedata
 
 import Stemmer
 
-ANALYZER_VERSION = 1  # bump when the output changes: the search index must be rebuilt
+# Bump when what the search index holds changes (this analyzer's output, or the upvote
+# tiers of bot.store.fulltext): the store then rebuilds the index on start.
+ANALYZER_VERSION = 2
 
 MAX_TERM_CHARS = 64
 

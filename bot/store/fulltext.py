@@ -97,7 +97,20 @@ def tsvector_literals(paper: Paper) -> tuple[str, str]:
         start += len(words) + COLUMN_GAP
         if column == "keywords":
             head = _literal(positions)
-    return _literal(positions), head
+    votes = pg_vote_lexemes(paper.upvotes)
+    return _literal(positions) + votes, head + votes
+
+
+def pg_vote_lexemes(upvotes: int | None) -> str:
+    """PostgreSQL's upvote tiers: lexemes like ``'!v10'`` (no position), appended to
+    both tsvectors. The analyzer only emits letters and digits, so they never collide."""
+    return "".join(f" '!v{t}'" for t in vote_tokens(upvotes).split())
+
+
+def tsquery_with_votes(expression: str, min_upvotes: int | None) -> str:
+    """``expression`` restricted to papers in ``min_upvotes``' tier (or unchanged)."""
+    tier = vote_tier(min_upvotes)
+    return expression if tier is None else f"({expression}) & '!v{tier}'"
 
 
 def _literal(positions: dict[str, list[str]]) -> str:
@@ -269,6 +282,7 @@ __all__ = [
     "stored_analyzer_version",
     "tsquery_excluded",
     "tsquery_text",
+    "tsquery_with_votes",
     "tsvector_literals",
     "vote_tier",
     "vote_tokens",

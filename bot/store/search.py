@@ -41,6 +41,7 @@ from bot.store.fulltext import (
     fts5_with_votes,
     tsquery_excluded,
     tsquery_text,
+    tsquery_with_votes,
 )
 from bot.store.ranking import NOT_FOUND, group_places
 from bot.store.records import _decode_list, sqlite_datetime
@@ -136,6 +137,7 @@ class _Plan:
             )
         else:
             vector = "search_head" if head else "search"
+            expression = tsquery_with_votes(expression, self.min_upvotes)
             sql = (
                 f"SELECT p.id, {columns} FROM papers p WHERE p.{vector} @@ CAST(? AS tsquery)"
                 f"{where} ORDER BY p.id DESC LIMIT ?"

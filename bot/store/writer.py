@@ -232,8 +232,7 @@ async def _update(
     if not changed:
         return
     reindex = [
-        index_differs(old, new)
-        or (dialect == "sqlite" and vote_tokens(old.upvotes) != vote_tokens(new.upvotes))
+        index_differs(old, new) or vote_tokens(old.upvotes) != vote_tokens(new.upvotes)
         for _, old, new in changed
     ]
     plain = [(i, new) for (i, _, new), again in zip(changed, reindex, strict=True) if not again]
