@@ -12,6 +12,8 @@
 Commands are acknowledged at once (empty ack, well inside Slack's 3 s), then answered via
 their ``response_url``: lookups ephemerally with "Share in channel" / "More" buttons.
 Who may manage a channel (``CommandRequest.can_manage_channel``): see ``permissions``.
+Posts (digests, alerts) go out through ``sender.ChatPostSender`` on the pooled session;
+every other Web API call goes through slack_sdk.
 """
 
 from __future__ import annotations
