@@ -20,11 +20,11 @@ from bot.store.fulltext import fts5_match, tsquery_text
 from bot.store.records import ROW_COLUMNS, InvalidPaper, decode, merge, sqlite_datetime, validate
 from bot.store.search import SearchResult, search_page
 from bot.store.writer import (
-    Document,
+    Prepared,
     UpsertResult,
-    documents,
     merge_deferred,
     optimize_index,
+    prepared_rows,
     set_merging,
     upsert_chunk,
 )
@@ -115,31 +115,40 @@ class PaperStore:
     ) -> UpsertResult:
         total = UpsertResult()
         iterator = iter(rest)
-        chunk, skipped = self._prepare(first, now)
-        docs = documents(chunk) if self.db.dialect == "sqlite" else {}
+        sqlite = self.db.dialect == "sqlite"
+        chunk, skipped, work = self._prepare_batch(first, now, sqlite)
         while chunk or skipped:
             total += UpsertResult(skipped=skipped)
-            following, skipped = self._prepare(list(islice(iterator, UPSERT_CHUNK)), now)
-            analysis: list[asyncio.Future[dict[str, Document]]] = []
+            upcoming = list(islice(iterator, UPSERT_CHUNK))
+            started: list[asyncio.Future[tuple[list[Paper], int, Prepared]]] = []
 
-            def analyze_following(
-                batch: list[Paper] = following,
-                started: list[asyncio.Future[dict[str, Document]]] = analysis,
+            def prepare_upcoming(
+                items: list[object] = upcoming,
+                started: list[asyncio.Future[tuple[list[Paper], int, Prepared]]] = started,
             ) -> Awaitable[object]:
-                # Runs in a thread while SQLite indexes the current batch (GIL released).
-                started.append(asyncio.ensure_future(asyncio.to_thread(documents, batch)))
+                # Validation, analysis and encoding of the next batch run in a thread
+                # while SQLite indexes this one (the GIL is released meanwhile).
+                job = asyncio.to_thread(self._prepare_batch, items, now, sqlite)
+                started.append(asyncio.ensure_future(job))
                 return asyncio.sleep(0)
 
-            overlap = analyze_following if following and self.db.dialect == "sqlite" else None
-            written = await self._write(chunk, docs, now, overlap)
+            overlap = prepare_upcoming if upcoming and sqlite else None
+            written = await self._write(chunk, work, now, overlap)
             total += written
             self._bulk_inserted += written.inserted
-            if analysis:
-                docs = await analysis[0]
-            elif following and self.db.dialect == "sqlite":
-                docs = documents(following)
-            chunk = following
+            if started:
+                chunk, skipped, work = await started[0]
+            else:
+                chunk, skipped, work = self._prepare_batch(upcoming, now, sqlite)
         return total
+
+    @classmethod
+    def _prepare_batch(
+        cls, items: list[object], now: datetime, sqlite: bool
+    ) -> tuple[list[Paper], int, Prepared]:
+        """``_prepare``, then (SQLite) the papers' index documents and encoded rows."""
+        papers, skipped = cls._prepare(items, now)
+        return papers, skipped, prepared_rows(papers, now) if sqlite else Prepared()
 
     @staticmethod
     def _prepare(items: list[object], now: datetime) -> tuple[list[Paper], int]:
@@ -162,7 +171,7 @@ class PaperStore:
     async def _write(
         self,
         papers: list[Paper],
-        docs: dict[str, Document],
+        work: Prepared,
         now: datetime,
         alongside: Callable[[], Awaitable[object]] | None = None,
     ) -> UpsertResult:
@@ -177,7 +186,7 @@ class PaperStore:
                     self.db.dialect,
                     papers,
                     now=now,
-                    docs=docs,
+                    prepared=work,
                     alongside=alongside,
                 )
         except Exception as exc:
@@ -190,7 +199,7 @@ class PaperStore:
             log.warning("a batch of %d papers failed; retrying one by one", len(papers))
             result = UpsertResult()
             for paper in papers:
-                result += await self._write([paper], docs, now)
+                result += await self._write([paper], work, now)
             return result
 
     async def optimize(self) -> None:

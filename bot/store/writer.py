@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -114,9 +114,30 @@ async def _new_ids(raw: RawConnection, count: int) -> list[int]:
     return list(range(first, first + count))
 
 
-def documents(papers: Sequence[Paper]) -> dict[str, Document]:
-    """The FTS5 documents of ``papers`` by paper id (CPU-bound: the analyzer)."""
-    return {p.id: fts_document(p) for p in papers}
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Work done ahead for a batch (in a thread, while the previous batch is written):
+    FTS5 documents and encoded ``papers`` rows (as a first sighting) by paper id."""
+
+    documents: Mapping[str, Document] = field(default_factory=dict)
+    rows: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+def prepared_rows(papers: Sequence[Paper], now: datetime) -> Prepared:
+    """The SQLite documents and rows of ``papers`` (CPU-bound: the analyzer).
+
+    A paper that cannot be prepared is left out: writing it prepares it again, inside
+    the transaction, where a failure isolates that one paper (see ``PaperStore``)."""
+    documents: dict[str, Document] = {}
+    rows: dict[str, tuple[Any, ...]] = {}
+    for paper in papers:
+        try:
+            row = encode(paper, dialect="sqlite", now=now)
+            documents[paper.id] = fts_document(paper)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        rows[paper.id] = row
+    return Prepared(documents=documents, rows=rows)
 
 
 async def upsert_chunk(
@@ -125,13 +146,14 @@ async def upsert_chunk(
     papers: Sequence[Paper],
     *,
     now: datetime,
-    docs: Mapping[str, Document] | None = None,
+    prepared: Prepared | None = None,
     alongside: Callable[[], Awaitable[object]] | None = None,
 ) -> UpsertResult:
     """Upsert valid, id-unique ``papers`` inside the caller's write transaction.
 
-    ``docs``: FTS5 documents already computed for (some of) ``papers``. ``alongside``
-    starts work (the analysis of the next batch) to run while SQLite indexes this one.
+    ``prepared``: documents and rows already computed for (some of) ``papers``.
+    ``alongside`` starts work (preparing the next batch) to run while SQLite indexes
+    this one.
     """
     raw = await RawConnection.of(conn)
     if dialect == "postgresql":
@@ -141,7 +163,7 @@ async def upsert_chunk(
     fresh = [p for p in papers if p.id not in existing]
     ids = await _new_ids(raw, len(fresh)) if fresh else []
     new_rows = list(zip(ids, fresh, strict=True))
-    await _insert(raw, dialect, new_rows, docs or {}, alongside, now)
+    await _insert(raw, dialect, new_rows, prepared or Prepared(), alongside, now)
 
     changed: list[tuple[int, Paper, Paper]] = []
     seen_only: list[int] = []
@@ -200,7 +222,7 @@ async def _insert(
     raw: RawConnection,
     dialect: str,
     rows: Sequence[tuple[int, Paper]],
-    docs: Mapping[str, Document],
+    prepared: Prepared,
     alongside: Callable[[], Awaitable[object]] | None,
     now: datetime,
 ) -> None:
@@ -211,8 +233,10 @@ async def _insert(
             [(i, *encode(p, dialect=dialect, now=now), *tsvector_literals(p)) for i, p in rows],
         )
     elif rows:
+        encoded, docs = prepared.rows, prepared.documents
         await raw.executemany(
-            _SQLITE_INSERT, [(i, *encode(p, dialect=dialect, now=now)) for i, p in rows]
+            _SQLITE_INSERT,
+            [(i, *(encoded.get(p.id) or encode(p, dialect=dialect, now=now))) for i, p in rows],
         )
         payload = orjson.dumps(
             [(i, *(docs.get(p.id) or fts_document(p))) for i, p in rows]
