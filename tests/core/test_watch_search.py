@@ -1,18 +1,15 @@
 """Issue property: a watch fires on a new paper exactly when a search with the same query
 over those papers returns it, on SQLite and PostgreSQL."""
 
-from hypothesis import assume, given
+from hypothesis import given
 
 from bot.models import Destination, Watch
-from bot.query import QueryError, parse
-from bot.store import PaperStore
 from bot.watches import WatchMatcher
 from tests.store.test_properties import (
     DB_SETTINGS,
-    build_papers,
     papers_strategy,
     query_strategy,
-    reset,
+    stored_example,
 )
 
 DM = Destination("slack", "T1", "U1", is_dm=True)
@@ -21,14 +18,7 @@ DM = Destination("slack", "T1", "U1", is_dm=True)
 @DB_SETTINGS
 @given(specs=papers_strategy, source=query_strategy)
 async def test_watch_fires_exactly_when_search_returns_the_paper(database, specs, source):
-    try:
-        query = parse(source)
-    except QueryError:
-        assume(False)
-    await reset(database)
-    papers = build_papers(specs)
-    store = PaperStore(database)
-    await store.upsert(papers)
+    query, papers, store = await stored_example(database, specs, source)
     result = await store.search(query, limit=100)
     searched = set() if result.partial else {p.id for p in result.papers}
     fired = {

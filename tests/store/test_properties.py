@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.models import Author, Paper
-from bot.query import QueryError, index_fields, matches, parse, to_fts5, to_tsquery
+from bot.query import Query, QueryError, index_fields, matches, parse, to_fts5, to_tsquery
 from bot.store import Database, PaperStore
 from bot.store.fulltext import fts5_match, tsquery_text
 from bot.store.ranking import rank_key
@@ -112,9 +112,11 @@ def brute_force(query, papers: list[Paper], keep=lambda paper: True) -> tuple[li
     return [i for _, i in sorted(keyed)], bool(keyed)
 
 
-@DB_SETTINGS
-@given(specs=papers_strategy, source=query_strategy)
-async def test_search_equals_brute_force(database: Database, specs, source) -> None:
+async def stored_example(
+    database: Database, specs: list[tuple], source: str
+) -> tuple[Query, list[Paper], PaperStore]:
+    """The example's query (examples that do not parse are rejected) and its papers,
+    stored in a freshly emptied ``database``."""
     try:
         query = parse(source)
     except QueryError:
@@ -123,6 +125,13 @@ async def test_search_equals_brute_force(database: Database, specs, source) -> N
     papers = build_papers(specs)
     store = PaperStore(database)
     await store.upsert(papers)
+    return query, papers, store
+
+
+@DB_SETTINGS
+@given(specs=papers_strategy, source=query_strategy)
+async def test_search_equals_brute_force(database: Database, specs, source) -> None:
+    query, papers, store = await stored_example(database, specs, source)
     expected, expected_partial = brute_force(query, papers)
     result = await store.search(query, limit=100)
     assert [p.id for p in result.papers] == expected
@@ -139,14 +148,7 @@ async def test_search_equals_brute_force(database: Database, specs, source) -> N
 async def test_filtered_search_equals_brute_force(
     database: Database, specs, source, min_upvotes, since_day
 ) -> None:
-    try:
-        query = parse(source)
-    except QueryError:
-        assume(False)
-    await reset(database)
-    papers = build_papers(specs)
-    store = PaperStore(database)
-    await store.upsert(papers)
+    query, papers, store = await stored_example(database, specs, source)
     since = None if since_day is None else T0 + timedelta(days=since_day)
 
     def keep(paper: Paper) -> bool:
