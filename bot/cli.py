@@ -186,28 +186,30 @@ def import_(
         totals = {"inserted": 0, "updated": 0, "skipped": 0}
         bad_files = 0
         try:
-            for path in files:
-                try:
-                    raw = json.loads(path.read_bytes())
-                    papers, errors = parse_daily_items(raw)
-                except (OSError, ValueError, SourceError) as exc:
-                    err.print(f"[red]{path}: {exc}[/]")
-                    bad_files += 1
-                    continue
-                for line in errors[:10]:
-                    err.print(f"[yellow]{path}: skipped {line}[/]")
-                if len(errors) > 10:
-                    err.print(f"[yellow]{path}: … and {len(errors) - 10} more skipped[/]")
-                totals["skipped"] += len(errors)
-                with _progress() as progress:
-                    task = progress.add_task(f"Importing {path.name}", total=len(papers))
-                    for start in range(0, len(papers), batch):
-                        chunk = papers[start : start + batch]
-                        result = await store.upsert(chunk)
-                        totals["inserted"] += result.inserted
-                        totals["updated"] += result.updated
-                        totals["skipped"] += result.skipped
-                        progress.advance(task, len(chunk))
+            # One bulk import for all files: the search index merges once, at the end.
+            async with store.bulk():
+                for path in files:
+                    try:
+                        raw = json.loads(path.read_bytes())
+                        papers, errors = parse_daily_items(raw)
+                    except (OSError, ValueError, SourceError) as exc:
+                        err.print(f"[red]{path}: {exc}[/]")
+                        bad_files += 1
+                        continue
+                    for line in errors[:10]:
+                        err.print(f"[yellow]{path}: skipped {line}[/]")
+                    if len(errors) > 10:
+                        err.print(f"[yellow]{path}: … and {len(errors) - 10} more skipped[/]")
+                    totals["skipped"] += len(errors)
+                    with _progress() as progress:
+                        task = progress.add_task(f"Importing {path.name}", total=len(papers))
+                        for start in range(0, len(papers), batch):
+                            chunk = papers[start : start + batch]
+                            result = await store.upsert(chunk)
+                            totals["inserted"] += result.inserted
+                            totals["updated"] += result.updated
+                            totals["skipped"] += result.skipped
+                            progress.advance(task, len(chunk))
         finally:
             await db.close()
         err.print(

@@ -38,13 +38,29 @@ def paperboy(data_dir, *args, check=True):
 
 @pytest.fixture(scope="module")
 def imported(data_dir):
-    return paperboy(data_dir, "import", str(SEED))
+    # Six transactions of 100: one bulk import across them (see the merged-index test).
+    return paperboy(data_dir, "import", str(SEED), "--batch", "100")
 
 
 def test_import_reports_counts_and_is_idempotent(data_dir, imported):
     assert "Imported: 503 new, 0 updated, 0 skipped." in imported.stderr
     again = paperboy(data_dir, "import", str(SEED))
     assert "Imported: 0 new" in again.stderr
+
+
+def test_import_is_one_bulk_import_leaving_one_merged_index(data_dir, imported):
+    import sqlite3
+
+    database = next(data_dir.rglob("*.db"))
+    with sqlite3.connect(database) as conn:
+        merging = dict(
+            conn.execute("SELECT k, v FROM papers_fts_config WHERE k = 'automerge'").fetchall()
+        )
+        # %_data rows of segments have ids from 1 << 37 (segment id << 37 | page).
+        segments = conn.execute(
+            "SELECT count(DISTINCT id >> 37) FROM papers_fts_data WHERE id >= 1 << 37"
+        ).fetchone()[0]
+    assert merging == {"automerge": 4} and segments == 1
 
 
 def test_search_json_has_the_documented_fields(data_dir, imported):
