@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from bot.query import parse
 from bot.store import Database, PaperStore
 from bot.store import papers as papers_module
 from bot.store.writer import set_merging
+from tests.conftest import create_database, drop_database
 
 
 async def _merging(db: Database) -> dict[str, int]:
@@ -43,11 +46,20 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     return 40
 
 
+@pytest.fixture
+async def sqlite_db(tmp_path) -> AsyncIterator[Database]:
+    """FTS5 segment merging is SQLite's: these tests have no PostgreSQL variant."""
+    db, token = await create_database("sqlite", tmp_path)
+    try:
+        yield db
+    finally:
+        await drop_database(db, token)
+
+
 async def test_a_large_upsert_defers_merging_and_leaves_one_merged_index(
-    store: PaperStore, seed_papers, small_chunks
+    sqlite_db: Database, seed_papers, small_chunks
 ):
-    if store.db.dialect != "sqlite":
-        pytest.skip("FTS5 segment merging is SQLite's")
+    store = PaperStore(sqlite_db)
     seen: list[dict[str, int]] = []
     original = papers_module.PaperStore._write
 
@@ -70,10 +82,9 @@ async def test_a_large_upsert_defers_merging_and_leaves_one_merged_index(
 
 
 async def test_a_small_bulk_into_a_large_index_merges_incrementally(
-    store: PaperStore, seed_papers, small_chunks
+    sqlite_db: Database, seed_papers, small_chunks
 ):
-    if store.db.dialect != "sqlite":
-        pytest.skip("FTS5 segment merging is SQLite's")
+    store = PaperStore(sqlite_db)
     await store.upsert(seed_papers[:400])
     async with store.bulk():
         async with store.bulk():  # nested: one bulk
@@ -87,9 +98,8 @@ async def test_a_small_bulk_into_a_large_index_merges_incrementally(
         assert paper.id in [p.id for p in found.papers]
 
 
-async def test_start_up_finishes_what_a_killed_bulk_import_left(database: Database, seed_papers):
-    if database.dialect != "sqlite":
-        pytest.skip("FTS5 segment merging is SQLite's")
+async def test_start_up_finishes_what_a_killed_bulk_import_left(sqlite_db: Database, seed_papers):
+    database = sqlite_db
     store = PaperStore(database)
     await set_merging(database, "bulk")  # as if the process died inside bulk()
     for start in range(0, 120, 20):
