@@ -48,25 +48,40 @@ _PG_UPDATE_INDEXED = (
 # *document).
 # Batches go in as one JSON array per statement: one sqlite3_step, during which the GIL
 # is released for the entire insert (executemany re-takes the GIL for every row and
-# would stall behind the analyzer thread that a bulk import runs alongside).
-_FTS_INSERT_BATCH = (
+# would stall behind the analyzer thread that a bulk import runs alongside). The title
+# table gets its own, small array: `->>` parses a whole row, abstract included.
+_FTS_INSERT = (
     "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors, votes) "
     "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)",
     "INSERT INTO papers_head_fts (rowid, title, keywords, votes) "
-    "SELECT value->>0, value->>1, value->>2, value->>5 FROM json_each(?)",
+    "SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)",
 )
 # Contentless FTS5 (no contentless_delete before 3.43): deleting needs the exact old
 # column values, which the deterministic analyzer recomputes from the stored row.
-_FTS_DELETE_BATCH = (
+_FTS_DELETE = (
     "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors, votes) "
     "SELECT 'delete', value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 "
     "FROM json_each(?)",
     "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords, votes) "
-    "SELECT 'delete', value->>0, value->>1, value->>2, value->>5 FROM json_each(?)",
+    "SELECT 'delete', value->>0, value->>1, value->>2, value->>3 FROM json_each(?)",
 )
 FTS_TABLES = ("papers_fts", "papers_head_fts")
 
 Document = tuple[str, str, str, str, str]
+
+
+def _fts_payloads(rows: Sequence[tuple[int, Document]]) -> tuple[str, str]:
+    """The JSON arrays of ``rows`` for ``papers_fts`` and for ``papers_head_fts``."""
+    full = orjson.dumps([(i, *doc) for i, doc in rows]).decode()
+    head = orjson.dumps([(i, doc[0], doc[1], doc[4]) for i, doc in rows]).decode()
+    return full, head
+
+
+async def _fts_write(
+    raw: RawConnection, statements: tuple[str, str], payloads: tuple[str, str]
+) -> None:
+    for statement, payload in zip(statements, payloads, strict=True):
+        await raw.execute(statement, [payload])
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +253,9 @@ async def _insert(
             _SQLITE_INSERT,
             [(i, *(encoded.get(p.id) or encode(p, dialect=dialect, now=now))) for i, p in rows],
         )
-        payload = orjson.dumps(
-            [(i, *(docs.get(p.id) or fts_document(p))) for i, p in rows]
-        ).decode()
+        payloads = _fts_payloads([(i, docs.get(p.id) or fts_document(p)) for i, p in rows])
         background = alongside() if alongside else None
-        for statement in _FTS_INSERT_BATCH:
-            await raw.execute(statement, [payload])
+        await _fts_write(raw, _FTS_INSERT, payloads)
     if background is None and alongside is not None:
         background = alongside()
     if background is not None:
@@ -269,12 +281,12 @@ async def _update(
         )
         return
     await raw.executemany(_UPDATE, [(*encode(p, dialect=dialect)[1:], i) for i, _, p in reindexed])
-    old_docs = orjson.dumps([(i, *fts_document(old)) for i, old, _ in reindexed]).decode()
-    new_docs = orjson.dumps([(i, *fts_document(new)) for i, _, new in reindexed]).decode()
-    for statement in _FTS_DELETE_BATCH:
-        await raw.execute(statement, [old_docs])
-    for statement in _FTS_INSERT_BATCH:
-        await raw.execute(statement, [new_docs])
+    await _fts_write(
+        raw, _FTS_DELETE, _fts_payloads([(i, fts_document(old)) for i, old, _ in reindexed])
+    )
+    await _fts_write(
+        raw, _FTS_INSERT, _fts_payloads([(i, fts_document(new)) for i, _, new in reindexed])
+    )
 
 
 async def index_rows(
@@ -289,9 +301,7 @@ async def index_rows(
             [(*tsvector_literals(p), i) for i, p in rows],
         )
     else:
-        payload = orjson.dumps([(i, *fts_document(p)) for i, p in rows]).decode()
-        for statement in _FTS_INSERT_BATCH:
-            await raw.execute(statement, [payload])
+        await _fts_write(raw, _FTS_INSERT, _fts_payloads([(i, fts_document(p)) for i, p in rows]))
 
 
 # FTS5 merges its segments as it goes (automerge=4: every segment is rewritten about
