@@ -13,6 +13,7 @@ from bot.scheduler import Scheduler
 from bot.store import Database, PaperStore
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
+from tests.conftest import PG_URL, create_database, drop_database
 from tests.core.conftest import paper
 from tests.fakes.chat import RecordingAdapter
 
@@ -37,9 +38,20 @@ class Replica:
 
 
 @pytest.fixture
-async def replicas(database):
-    if database.dialect != "postgresql":
-        pytest.skip("several replicas need PostgreSQL (SQLite is one process)")
+async def postgresql(tmp_path):
+    """Several replicas need PostgreSQL (SQLite is one process): no SQLite variant."""
+    if not PG_URL:
+        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
+    db, token = await create_database("postgresql", tmp_path)
+    try:
+        yield db
+    finally:
+        await drop_database(db, token)
+
+
+@pytest.fixture
+async def replicas(postgresql):
+    database = postgresql
     url = database.engine.url.render_as_string(hide_password=False)
     adapter = RecordingAdapter("console")
     now = MONDAY_9 + timedelta(minutes=2)
