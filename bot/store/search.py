@@ -19,6 +19,11 @@ in a title stays cheap. The candidates are then ordered by the rule of
 :mod:`bot.store.ranking`, analyzing only their titles and keywords. When a tier has more
 than ``pool`` hits, only its newest ``pool`` papers are ranked: among equally relevant
 papers, recent ones are preferred, by design.
+
+Filters narrow the walk itself rather than the papers it yields: ``min_upvotes`` ANDs an
+upvote tier into the match (``fulltext.VOTE_TIERS``), and on SQLite ``since`` bounds the
+row ids walked from below (``paper_day_floors``, migration 0005); the exact conditions
+still run in SQL.
 """
 
 from __future__ import annotations
