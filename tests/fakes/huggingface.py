@@ -251,20 +251,9 @@ class FakeHuggingFace(ScriptedServer):
             )
         )
         script = self._next_script(path)
-        if script is not None and script.hang:
-            await self._release.wait()
-            return web.Response(status=503)
-        if script is not None and script.drop:
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=500)
-        if script is not None and script.body is not None:
-            return web.Response(
-                status=script.status,
-                body=script.body,
-                headers=script.headers,
-                content_type=script.content_type,
-            )
+        scripted = await self._play(request, script)
+        if scripted is not None:
+            return scripted
         status, payload = self._answer(request.method, path, dict(request.query))
         body = json.dumps(payload).encode()
         if script is not None and script.truncate:

@@ -82,3 +82,26 @@ class ScriptedServer:
             if self._scripts.get(key):
                 return self._scripts[key].popleft()
         return None
+
+    async def _play(
+        self, request: web.Request, script: ScriptedResponse | None
+    ) -> web.StreamResponse | None:
+        """The scripted answer when ``script`` hangs, drops or gives a body; else None
+        (answer normally, then apply ``truncate``/``status``/``headers`` as needed)."""
+        if script is None:
+            return None
+        if script.hang:
+            await self._release.wait()
+            return web.Response(status=503)
+        if script.drop:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if script.body is not None:
+            return web.Response(
+                status=script.status,
+                body=script.body,
+                headers=script.headers,
+                content_type=script.content_type,
+            )
+        return None
