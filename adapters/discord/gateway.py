@@ -118,6 +118,20 @@ def is_fatal(exc: BaseException) -> bool:
     return isinstance(exc, discord.ConnectionClosed) and exc.code in FATAL_CLOSE_CODES
 
 
+async def _fatal(step: Callable[[], Awaitable[None]], fatal: str, transient: str) -> bool:
+    """Run one step of the supervisor; True when it failed for good (logged either way)."""
+    try:
+        await step()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if is_fatal(exc):
+            log.error("%s: %s", fatal, _describe(exc))
+            return True
+        log.warning("Discord %s: %s", transient, _describe(exc))
+    return False
+
+
 async def supervise(
     connect: Callable[[], Awaitable[None]],
     reopen: Callable[[], Awaitable[None]],
@@ -136,15 +150,8 @@ async def supervise(
     backoff = backoff or Backoff()
     while not closing():
         started = clock()
-        try:
-            await connect()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if is_fatal(exc):
-                log.error("Discord gateway stopped for good: %s", _describe(exc))
-                return GatewayOutcome.FATAL
-            log.warning("Discord gateway connection lost: %s", _describe(exc))
+        if await _fatal(connect, "Discord gateway stopped for good", "connection lost"):
+            return GatewayOutcome.FATAL
         if closing():
             break
         if clock() - started >= stable_after:
@@ -154,15 +161,8 @@ async def supervise(
         await sleep(delay)
         if closing():
             break
-        try:
-            await reopen()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if is_fatal(exc):
-                log.error("Discord login failed for good: %s", _describe(exc))
-                return GatewayOutcome.FATAL
-            log.warning("Discord login failed, will retry: %s", _describe(exc))
+        if await _fatal(reopen, "Discord login failed for good", "login failed, will retry"):
+            return GatewayOutcome.FATAL
     return GatewayOutcome.CLOSED
 
 
