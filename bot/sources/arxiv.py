@@ -29,7 +29,13 @@ import httpx
 
 from bot.models import Author, Paper, is_arxiv_id, normalize_paper_id, utcnow
 from bot.ports import SourceError
-from bot.sources.http import DEFAULT_USER_AGENT, RetryPolicy, server_requested_wait
+from bot.sources.http import (
+    DEFAULT_USER_AGENT,
+    RetryPolicy,
+    dedupe,
+    describe_transport_error,
+    server_requested_wait,
+)
 
 log = logging.getLogger(__name__)
 
@@ -282,24 +288,6 @@ def parse_feed(xml: bytes | str) -> FeedResult:
     return FeedResult(papers, skipped, empty=not elements, revisions=revisions)
 
 
-def _dedupe(papers: Iterable[Paper]) -> list[Paper]:
-    seen: set[str] = set()
-    unique: list[Paper] = []
-    for paper in papers:
-        if paper.id not in seen:
-            seen.add(paper.id)
-            unique.append(paper)
-    return unique
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return "could not connect"
-    return "dropped the connection" if isinstance(exc, httpx.RemoteProtocolError) else "failed"
-
-
 @dataclass(frozen=True, slots=True)
 class _Retry:
     failure: str  # completes "arXiv ...": "timed out", "answered HTTP 503"
@@ -392,7 +380,7 @@ class ArxivSource:
                 raise SourceError(f"arXiv {self.path} answered a feed error{hint}: {feed.error}")
             for line in feed.skipped:
                 log.warning("arXiv %s: skipped %s", self.path, line)
-            papers = _dedupe(feed.papers)
+            papers = dedupe(feed.papers)
             log.info(
                 "arXiv %s: %d new or cross-listed papers, %d revisions left out%s",
                 self.path,
@@ -463,7 +451,7 @@ class ArxivSource:
                 self.base_url + self.path, headers=headers, timeout=self._timeout
             )
         except httpx.TransportError as exc:
-            return _Retry(_describe_transport_error(exc))
+            return _Retry(describe_transport_error(exc))
         status = response.status_code
         if status == 304 and self._last_feed is not None:
             return replace(self._last_feed, skipped=[])  # its skipped lines were logged

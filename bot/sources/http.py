@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from bot import __version__
+from bot.models import Paper
 from bot.ports import SourceError
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,8 @@ def _describe_body(response: httpx.Response) -> str:
     return "truncated or malformed JSON"
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    """A transport failure in a few words, for one-line log and status messages."""
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
     if isinstance(exc, httpx.ConnectError):
@@ -133,6 +135,17 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection was dropped"
     return "network error"
+
+
+def dedupe(papers: Iterable[Paper], seen: set[str] | None = None) -> list[Paper]:
+    """``papers`` without repeated ids, in order; ``seen`` carries ids across calls."""
+    seen = set() if seen is None else seen
+    unique: list[Paper] = []
+    for paper in papers:
+        if paper.id not in seen:
+            seen.add(paper.id)
+            unique.append(paper)
+    return unique
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +252,7 @@ class JsonHttpClient:
                 self.base_url + path, params=params, headers=self._headers, timeout=self._timeout
             )
         except httpx.TransportError as exc:
-            return _Transient(_describe_transport_error(exc))
+            return _Transient(describe_transport_error(exc))
         status = response.status_code
         if 200 <= status < 300:
             try:

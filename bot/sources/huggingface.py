@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from bot.models import Author, Paper, normalize_paper_id, utcnow
 from bot.ports import SourceError
-from bot.sources.http import DEFAULT_USER_AGENT, JsonHttpClient, RetryPolicy
+from bot.sources.http import DEFAULT_USER_AGENT, JsonHttpClient, RetryPolicy, dedupe
 
 log = logging.getLogger(__name__)
 
@@ -214,16 +214,6 @@ def parse_paper_object(raw: object) -> Paper:
         raise SourceError(f"Hugging Face answered a malformed paper: {exc}") from None
 
 
-def _dedupe(papers: Iterable[Paper], seen: set[str] | None = None) -> list[Paper]:
-    seen = set() if seen is None else seen
-    unique: list[Paper] = []
-    for paper in papers:
-        if paper.id not in seen:
-            seen.add(paper.id)
-            unique.append(paper)
-    return unique
-
-
 class HuggingFaceSource:
     """Hugging Face Daily Papers as a ``PaperSource`` and ``PaperLookup``.
 
@@ -317,7 +307,7 @@ class HuggingFaceSource:
         papers: list[Paper] = []
         for page in range(MAX_PAGES_PER_DAY):
             batch = await self.daily(day=day, sort="publishedAt", page=page, limit=MAX_PAGE_SIZE)
-            fresh = _dedupe(batch, seen)
+            fresh = dedupe(batch, seen)
             papers.extend(fresh)
             # A short page is the last one; a page with nothing new means the server
             # ignores ``p`` and would repeat itself forever.
@@ -335,7 +325,7 @@ class HuggingFaceSource:
         seen: set[str] = set()
         papers: list[Paper] = []
         for back in range(days):
-            papers.extend(_dedupe(await self.fetch_day(today - timedelta(days=back)), seen))
+            papers.extend(dedupe(await self.fetch_day(today - timedelta(days=back)), seen))
         return papers
 
     async def fetch_paper(self, paper_id: str) -> Paper | None:
@@ -359,7 +349,7 @@ class HuggingFaceSource:
             return []
         params: dict[str, Any] = {"q": text, "limit": min(limit, MAX_PAGE_SIZE)}
         raw = await self._http.get_json("/api/papers/search", params)
-        return _dedupe(self._papers_from(raw, "search"))[:limit]
+        return dedupe(self._papers_from(raw, "search"))[:limit]
 
     async def close(self) -> None:
         """Close the HTTP client (unless the caller passed its own)."""
