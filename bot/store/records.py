@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from bot.models import Author, Paper
+from bot.store.fulltext import vote_tokens
 
 INT64_MAX = 2**63 - 1
 TEXT_FIELDS = (
@@ -179,8 +180,11 @@ def content_differs(a: Paper, b: Paper) -> bool:
 
 
 def index_differs(a: Paper, b: Paper) -> bool:
-    """Whether the full-text index of ``a`` would differ from that of ``b``."""
-    return any(getattr(a, name) != getattr(b, name) for name in INDEXED_FIELDS)
+    """Whether the full-text index of ``a`` would differ from that of ``b`` (its text,
+    or the upvote tier it files the paper under)."""
+    return any(getattr(a, name) != getattr(b, name) for name in INDEXED_FIELDS) or (
+        vote_tokens(a.upvotes) != vote_tokens(b.upvotes)
+    )
 
 
 # --- encoding ------------------------------------------------------------------------

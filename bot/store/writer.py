@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Paper
 from bot.store.driver import RawConnection
-from bot.store.fulltext import fts_document, tsvector_literals, vote_tokens
+from bot.store.fulltext import fts_document, tsvector_literals
 from bot.store.records import (
     ROW_COLUMNS,
     content_differs,
@@ -267,12 +267,8 @@ async def _update(
 ) -> None:
     if not changed:
         return
-    reindex = [
-        index_differs(old, new) or vote_tokens(old.upvotes) != vote_tokens(new.upvotes)
-        for _, old, new in changed
-    ]
-    plain = [(i, new) for (i, _, new), again in zip(changed, reindex, strict=True) if not again]
-    reindexed = [row for row, again in zip(changed, reindex, strict=True) if again]
+    plain = [(i, new) for i, old, new in changed if not index_differs(old, new)]
+    reindexed = [(i, old, new) for i, old, new in changed if index_differs(old, new)]
     await raw.executemany(_UPDATE, [(*encode(p, dialect=dialect)[1:], i) for i, p in plain])
     if dialect == "postgresql":
         await raw.executemany(
