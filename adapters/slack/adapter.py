@@ -12,8 +12,8 @@
 Commands are acknowledged at once (empty ack, well inside Slack's 3 s), then answered via
 their ``response_url``: lookups ephemerally with "Share in channel" / "More" buttons.
 Who may manage a channel (``CommandRequest.can_manage_channel``): see ``permissions``.
-Posts (digests, alerts) go out through ``sender.ChatPostSender`` on the pooled session;
-every other Web API call goes through slack_sdk.
+Posts (digests, alerts) go out through ``sender.ChatPostSender`` on its own kept-alive
+connections; every other Web API call goes through slack_sdk (on one pooled session).
 """
 
 from __future__ import annotations
@@ -63,10 +63,8 @@ from bot.ports import CommandHandler
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/papers"
-# Pooled keep-alive connections to the Web API. A fan-out reuses them: opening one per
-# channel (1,000) cost more CPU on both ends than it saved (bench: 2.1 s -> 1.8 s for
-# 1,000 channels), and 250 in flight is far above what Slack's pacing lets through.
-MAX_CONNECTIONS = 250
+# slack_sdk's pooled session (commands' lookups, history, permissions; posts have their own)
+MAX_CONNECTIONS = 50
 RENDER_CACHE_SIZE = 64  # distinct replies whose rendering is kept (a fan-out repeats one)
 ERROR_TEXT = "Sorry, something went wrong while answering that. Please try again."
 _OUR_ACTIONS = re.compile(f"^({ACTION_RUN_PREFIX}|{ACTION_SHARE_PREFIX})\\d+$")
@@ -112,19 +110,16 @@ class SlackAdapter:
         )
         self._rendered: OrderedDict[Reply, tuple[tuple[Message, ...], bool]] = OrderedDict()
         self.client: AsyncWebClient | None = None
+        self._sender: ChatPostSender | None = None
         self.app: AsyncApp | None = None
         if bot_token:
             self.client = build_web_client(
                 token=bot_token, base_url=api_url, timeout=timeout, sleep=sleep
             )
-            sender = ChatPostSender(
-                token=bot_token,
-                api_url=api_url,
-                session=lambda: self.client.session if self.client is not None else None,
-                timeout=timeout,
-                sleep=sleep,
+            self._sender = ChatPostSender(
+                token=bot_token, api_url=api_url, timeout=timeout, sleep=sleep
             )
-            self.poster = ReplyPoster(sender, pacer)
+            self.poster = ReplyPoster(self._sender, pacer)
             self.permissions = ChannelPermissions(self.client, clock=clock)
             self.app = self._build_app(signing_secret or "")
         else:
@@ -331,4 +326,6 @@ class SlackAdapter:
         if self.client is not None and self.client.session is not None:
             await self.client.session.close()
             self.client.session = None
+        if self._sender is not None:
+            await self._sender.close()
         self._handle = None

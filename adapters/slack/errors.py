@@ -10,6 +10,7 @@ import asyncio
 
 import aiohttp
 
+from adapters.slack import http1
 from bot.models import PostResult, PostStatus
 
 # The channel (or DM user) is no longer reachable for the bot: pause the subscription.
@@ -96,11 +97,11 @@ def result_for_http(status_code: int, error: str | None, retry_after: str | None
 def result_for_exception(exc: BaseException) -> PostResult:
     """Transport failures: refused connections are safe to retry, anything after the request
     may have left (timeouts, dropped connections) is UNKNOWN."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | http1.ConnectError):
         return PostResult(PostStatus.RETRY, error=f"connect: {exc}")
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
         return PostResult(PostStatus.UNKNOWN, error="timeout")
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, aiohttp.ClientError | http1.HTTPClientError):
         return PostResult(PostStatus.UNKNOWN, error=f"connection: {type(exc).__name__}")
     return PostResult(PostStatus.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
 

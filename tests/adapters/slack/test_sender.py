@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from adapters.slack.posting import metadata_for
@@ -24,40 +23,37 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers={"X-Pool": "shared"}) as pooled:
-        yield pooled
+async def senders() -> AsyncIterator[list[ChatPostSender]]:
+    made: list[ChatPostSender] = []
+    yield made
+    for sender in made:
+        await sender.close()
 
 
-def sender_for(
-    fake: FakeSlack,
-    clock: FakeClock,
-    session: aiohttp.ClientSession | None = None,
-    *,
-    timeout: float = 10.0,
-) -> ChatPostSender:
-    return ChatPostSender(
-        token="xoxb-test",
-        api_url=fake.api_url,
-        session=lambda: session,
-        timeout=timeout,
-        sleep=clock.sleep,
-    )
+@pytest.fixture
+def sender_for(senders: list[ChatPostSender]):
+    def make(fake: FakeSlack, clock: FakeClock, *, timeout: float = 10.0) -> ChatPostSender:
+        sender = ChatPostSender(
+            token="xoxb-test", api_url=fake.api_url, timeout=timeout, sleep=clock.sleep
+        )
+        senders.append(sender)
+        return sender
+
+    return make
 
 
 async def send(sender: ChatPostSender, *, thread_ts: str | None = None):
     return await sender.send("C1", MESSAGE, thread_ts=thread_ts, metadata=METADATA)
 
 
-async def test_a_post_returns_its_ts_and_sends_the_real_wire_format(fake_slack, clock, session):
-    result, ts = await send(sender_for(fake_slack, clock, session), thread_ts="1700000000.000100")
+async def test_a_post_returns_its_ts_and_sends_the_real_wire_format(fake_slack, clock, sender_for):
+    result, ts = await send(sender_for(fake_slack, clock), thread_ts="1700000000.000100")
     assert result.status is PostStatus.SENT
     [stored] = fake_slack.messages["C1"]
     assert ts == stored["ts"] and result.message_ids == (ts,)
     [call] = fake_slack.calls_of("chat.postMessage")
     assert call.headers["Authorization"] == "Bearer xoxb-test"
     assert call.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert call.headers["X-Pool"] == "shared"  # through the pooled session
     assert call.args == {
         "channel": "C1",
         "text": MESSAGE["text"],
@@ -70,11 +66,22 @@ async def test_a_post_returns_its_ts_and_sends_the_real_wire_format(fake_slack, 
     assert stored["metadata"] == METADATA and stored["thread_ts"] == "1700000000.000100"
 
 
-async def test_without_a_pooled_session_it_opens_its_own(fake_slack, clock):
-    result, _ts = await send(sender_for(fake_slack, clock))
-    assert result.ok
-    [call] = fake_slack.calls_of("chat.postMessage")
-    assert "thread_ts" not in call.args and "X-Pool" not in call.headers
+async def test_posts_reuse_one_kept_alive_connection(fake_slack, clock, sender_for):
+    sender = sender_for(fake_slack, clock)
+    for _ in range(3):
+        result, _ts = await send(sender)
+        assert result.ok
+    assert sender.pool.connections_opened == 1
+    assert len(fake_slack.messages["C1"]) == 3
+    assert all("thread_ts" not in c.args for c in fake_slack.calls_of("chat.postMessage"))
+
+
+async def test_a_post_after_a_dropped_connection_opens_a_new_one(fake_slack, clock, sender_for):
+    sender = sender_for(fake_slack, clock)
+    fake_slack.fail_next("chat.postMessage", drop_connection=True)
+    assert (await send(sender))[0].status is PostStatus.UNKNOWN
+    assert (await send(sender))[0].ok
+    assert sender.pool.connections_opened == 2
 
 
 @pytest.mark.parametrize(
@@ -90,31 +97,31 @@ async def test_without_a_pooled_session_it_opens_its_own(fake_slack, clock):
         ("invalid_blocks", PostStatus.FAILED),
     ],
 )
-async def test_ok_false_errors_become_typed_results(fake_slack, clock, session, error, status):
+async def test_ok_false_errors_become_typed_results(fake_slack, clock, sender_for, error, status):
     fake_slack.fail_next("chat.postMessage", error=error)
-    result, ts = await send(sender_for(fake_slack, clock, session))
+    result, ts = await send(sender_for(fake_slack, clock))
     assert (result.status, result.error, result.message_ids, ts) == (status, error, (), None)
     assert len(fake_slack.calls_of("chat.postMessage")) == 1
 
 
-async def test_429_waits_retry_after_then_posts_once(fake_slack, clock, session):
+async def test_429_waits_retry_after_then_posts_once(fake_slack, clock, sender_for):
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=3)
-    result, ts = await send(sender_for(fake_slack, clock, session))
+    result, ts = await send(sender_for(fake_slack, clock))
     assert result.ok and ts == fake_slack.messages["C1"][0]["ts"]
     assert clock.sleeps == [3.0]
     assert len(fake_slack.calls_of("chat.postMessage")) == 2
     assert len(fake_slack.messages["C1"]) == 1
 
 
-async def test_429_without_retry_after_waits_a_second(fake_slack, clock, session):
+async def test_429_without_retry_after_waits_a_second(fake_slack, clock, sender_for):
     fake_slack.fail_next("chat.postMessage", status=429)
-    result, _ts = await send(sender_for(fake_slack, clock, session))
+    result, _ts = await send(sender_for(fake_slack, clock))
     assert result.ok and clock.sleeps == [1.0]
 
 
-async def test_429_asking_too_long_is_retry_with_its_wait(fake_slack, clock, session):
+async def test_429_asking_too_long_is_retry_with_its_wait(fake_slack, clock, sender_for):
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=120)
-    result, _ts = await send(sender_for(fake_slack, clock, session))
+    result, _ts = await send(sender_for(fake_slack, clock))
     assert (result.status, result.retry_after, result.error) == (
         PostStatus.RETRY,
         120.0,
@@ -123,9 +130,9 @@ async def test_429_asking_too_long_is_retry_with_its_wait(fake_slack, clock, ses
     assert clock.sleeps == [] and len(fake_slack.calls_of("chat.postMessage")) == 1
 
 
-async def test_persistent_429_gives_up_after_two_retries(fake_slack, clock, session):
+async def test_persistent_429_gives_up_after_two_retries(fake_slack, clock, sender_for):
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=2, times=5)
-    result, _ts = await send(sender_for(fake_slack, clock, session))
+    result, _ts = await send(sender_for(fake_slack, clock))
     assert (result.status, result.retry_after) == (PostStatus.RETRY, 2.0)
     assert clock.sleeps == [2.0, 2.0] and len(fake_slack.calls_of("chat.postMessage")) == 3
 
@@ -141,30 +148,30 @@ async def test_persistent_429_gives_up_after_two_retries(fake_slack, clock, sess
     ],
 )
 async def test_server_errors_and_malformed_bodies_are_never_retried(
-    fake_slack, clock, session, failure, status, error
+    fake_slack, clock, sender_for, failure, status, error
 ):
     fake_slack.fail_next("chat.postMessage", **failure)
-    result, ts = await send(sender_for(fake_slack, clock, session))
+    result, ts = await send(sender_for(fake_slack, clock))
     assert (result.status, result.error, ts) == (status, error, None)
     assert len(fake_slack.calls_of("chat.postMessage")) == 1 and clock.sleeps == []
 
 
-async def test_a_timeout_is_unknown_and_never_retried(fake_slack, clock, session):
+async def test_a_timeout_is_unknown_and_never_retried(fake_slack, clock, sender_for):
     fake_slack.fail_next("chat.postMessage", hang=True)
-    result, _ts = await send(sender_for(fake_slack, clock, session, timeout=0.05))
+    result, _ts = await send(sender_for(fake_slack, clock, timeout=0.05))
     assert (result.status, result.error) == (PostStatus.UNKNOWN, "timeout")
     assert len(fake_slack.calls_of("chat.postMessage")) == 1
 
 
-async def test_a_dropped_connection_is_unknown_and_never_retried(fake_slack, clock, session):
+async def test_a_dropped_connection_is_unknown_and_never_retried(fake_slack, clock, sender_for):
     fake_slack.fail_next("chat.postMessage", drop_connection=True)
-    result, _ts = await send(sender_for(fake_slack, clock, session))
+    result, _ts = await send(sender_for(fake_slack, clock))
     assert result.status is PostStatus.UNKNOWN
     assert len(fake_slack.calls_of("chat.postMessage")) == 1 and fake_slack.messages["C1"] == []
 
 
-async def test_a_refused_connection_is_retry(clock, session):
+async def test_a_refused_connection_is_retry(clock, sender_for):
     async with FakeSlack() as gone:
         pass
-    result, _ts = await send(sender_for(gone, clock, session))
+    result, _ts = await send(sender_for(gone, clock))
     assert result.status is PostStatus.RETRY
