@@ -117,7 +117,11 @@ class SlackAdapter:
                 token=bot_token, base_url=api_url, timeout=timeout, sleep=sleep
             )
             self._sender = ChatPostSender(
-                token=bot_token, api_url=api_url, timeout=timeout, sleep=sleep
+                token=bot_token,
+                api_url=api_url,
+                timeout=timeout,
+                sleep=sleep,
+                proxy=self.client.proxy,  # slack_sdk's, from HTTPS_PROXY & co.
             )
             self.poster = ReplyPoster(self._sender, pacer)
             self.permissions = ChannelPermissions(self.client, clock=clock)

@@ -4,27 +4,28 @@ A digest to a thousand channels is a thousand ``chat.postMessage`` calls in a bu
 Slack's limit (a message per second per channel) makes the second message of every
 channel wait for the first: the whole fan-out takes one second plus the time to get the
 first messages out. Through aiohttp's client a request costs about 0.3 ms of CPU
-(request and response objects, tracing hooks, cookie jar, timers); these pooled
-connections cost a fifth of that, which is the difference between the first wave taking
-half a second or a tenth.
+(request and response objects, tracing hooks, cookie jar, timers); through these pooled
+connections about a fifth of that (figures in bench/README.md, "Digest fan-out").
 
-Scope, on purpose: ``POST``/``GET`` to one origin (``http`` or ``https``), bodies given as
-bytes, responses read whole (``Content-Length``, ``chunked`` or until close), keep-alive
-with ``Connection: close`` honoured and idle connections dropped after ``idle_timeout``.
-No redirects, proxies, cookies or compression (``Accept-Encoding`` is not sent, so a
-server answers in identity encoding). Failures are typed by what the caller may
-conclude: ``ConnectError`` (nothing was sent), ``RequestDropped`` (the request may have
-arrived), ``TimeoutError`` (same) and ``ProtocolError`` (an answer we cannot read).
+Scope, on purpose: requests to one origin (``http`` or ``https``, optionally through an
+HTTP proxy: ``CONNECT`` tunnels for https), bodies given as bytes, responses read whole
+(``Content-Length``, ``chunked`` or until close), keep-alive with ``Connection: close``
+honoured and idle connections dropped after ``idle_timeout``. No redirects, cookies or
+compression (``Accept-Encoding`` is not sent, so a server answers in identity encoding).
+Failures are typed by what the caller may conclude: ``ConnectError`` (nothing was sent),
+``RequestDropped`` (the request may have arrived), ``TimeoutError`` (same) and
+``ProtocolError`` (an answer we cannot read).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -210,6 +211,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._parser: ResponseParser | None = None
         self._waiter: asyncio.Future[Response] | None = None
+        self._keep_open = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -238,8 +240,13 @@ class _Connection(asyncio.Protocol):
             except HTTPClientError as error:
                 self._finish(error)
 
-    def exchange(self, request: bytes, *, head_only: bool = False) -> asyncio.Future[Response]:
+    def exchange(
+        self, request: bytes, *, head_only: bool = False, keep_open: bool = False
+    ) -> asyncio.Future[Response]:
+        """Send ``request``; the future gets its response. ``keep_open``: the connection
+        stays open whatever the response says (a tunnel answered by an HTTP/1.0 proxy)."""
         assert self.transport is not None and self._waiter is None
+        self._keep_open = keep_open
         self._parser = ResponseParser(head_only=head_only)
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
@@ -252,7 +259,7 @@ class _Connection(asyncio.Protocol):
             if waiter is not None and not waiter.done():
                 waiter.set_exception(outcome)
             return
-        if not outcome.keep_alive:
+        if not outcome.keep_alive and not self._keep_open:
             self.close()
         if waiter is not None and not waiter.done():
             waiter.set_result(outcome)
@@ -278,6 +285,7 @@ class KeepAlivePool:
         timeout: float = 10.0,
         idle_timeout: float = 15.0,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -288,6 +296,11 @@ class KeepAlivePool:
         default_port = self.port == (443 if parts.scheme == "https" else 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = host if default_port else f"{host}:{self.port}"
+        self.authority = f"{host}:{self.port}"
+        self._proxy: tuple[str, int] | None = None
+        self._proxy_headers: dict[str, str] = {}
+        if proxy:
+            self._use_proxy(proxy, parts.scheme)
         self._ssl: ssl.SSLContext | None = None
         if parts.scheme == "https":
             self._ssl = ssl_context or ssl.create_default_context()
@@ -298,9 +311,23 @@ class KeepAlivePool:
         self.connections_opened = 0
         self._closed = False
 
+    def _use_proxy(self, proxy: str, scheme: str) -> None:
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError("only http:// proxies are supported")
+        self._proxy = (parts.hostname, parts.port or 80)
+        if parts.username is not None:
+            user = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            basic = base64.b64encode(user.encode()).decode("ascii")
+            self._proxy_headers["Proxy-Authorization"] = f"Basic {basic}"
+        if scheme == "http":  # plain requests go to the proxy with absolute targets
+            self.path_prefix = f"http://{self.host_header}{self.path_prefix}"
+
     def encode(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         """The request's bytes (``path`` is relative to the base URL's path)."""
         lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
+        if self._ssl is None:  # a tunnel carries them once, in its CONNECT
+            lines += [f"{name}: {value}" for name, value in self._proxy_headers.items()]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if body or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
@@ -339,21 +366,47 @@ class KeepAlivePool:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
+        host, port = self._proxy or (self.host, self.port)
+        tunnel = self._proxy is not None and self._ssl is not None
         try:
             async with asyncio.timeout(self.timeout):
                 _transport, connection = await loop.create_connection(
                     _Connection,
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl else None,
+                    host,
+                    port,
+                    ssl=None if self._proxy else self._ssl,
+                    server_hostname=self.host if self._ssl and not self._proxy else None,
                 )
+                if tunnel:
+                    await self._open_tunnel(connection)
         except TimeoutError:
-            raise ConnectError(f"timed out connecting to {self.host}:{self.port}") from None
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            raise ConnectError(f"timed out connecting to {host}:{port}") from None
+        except (OSError, HTTPClientError) as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         self.connections_opened += 1
         return connection
+
+    async def _open_tunnel(self, connection: _Connection) -> None:
+        """``CONNECT`` through the proxy, then TLS with the origin inside the tunnel."""
+        lines = [f"CONNECT {self.authority} HTTP/1.1", f"Host: {self.authority}"]
+        lines += [f"{name}: {value}" for name, value in self._proxy_headers.items()]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            answer = await connection.exchange(request, head_only=True, keep_open=True)
+            if answer.status != 200:
+                raise ConnectError(f"the proxy answered CONNECT with HTTP {answer.status}")
+            assert connection.transport is not None and self._ssl is not None
+            loop = asyncio.get_running_loop()
+            secured = await loop.start_tls(
+                connection.transport, connection, self._ssl, server_hostname=self.host
+            )
+        except BaseException:
+            connection.close()
+            raise
+        if secured is None:
+            raise ConnectError("the TLS handshake inside the proxy tunnel failed")
+        assert isinstance(secured, asyncio.Transport)
+        connection.transport = secured
 
     async def close(self) -> None:
         """Close the idle connections; requests in flight finish, then close theirs."""

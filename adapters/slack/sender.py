@@ -38,7 +38,8 @@ MAX_CONNECTIONS = 250  # a fan-out's posts in flight at once (more only queue in
 
 class ChatPostSender:
     """Sends one rendered message with ``chat.postMessage``. Implements
-    ``posting.MessageSender``. Owns its connection pool: ``close()`` it."""
+    ``posting.MessageSender``. Owns its connection pool: ``close()`` it. ``proxy``: an
+    ``http://`` proxy URL (the adapter passes slack_sdk's, read from ``HTTPS_PROXY`` & co.)."""
 
     supports_threads = True
 
@@ -49,13 +50,16 @@ class ChatPostSender:
         api_url: str,
         timeout: float = 10.0,
         max_connections: int = MAX_CONNECTIONS,
+        proxy: str | None = None,
         sleep: Sleep = asyncio.sleep,
         max_retries: int = 2,
         max_wait: float = 30.0,
     ) -> None:
         if not api_url.endswith("/"):
             api_url += "/"
-        self.pool = KeepAlivePool(api_url, max_connections=max_connections, timeout=timeout)
+        self.pool = KeepAlivePool(
+            api_url, max_connections=max_connections, timeout=timeout, proxy=proxy
+        )
         self._sleep = sleep
         self.max_retries = max_retries
         self.max_wait = max_wait

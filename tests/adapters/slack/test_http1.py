@@ -4,10 +4,12 @@ split) and its pool against a scripted raw server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -194,15 +196,91 @@ class RawServer:
             self.open_now -= 1
             writer.close()
 
+    @property
+    def tls_url(self) -> str:
+        return self.url.replace("http://127.0.0.1", "https://localhost")
+
+
+async def start_raw_server(tls: ssl.SSLContext | None = None) -> RawServer:
+    fake = RawServer()
+    fake.server = await asyncio.start_server(fake.handle, "127.0.0.1", 0, ssl=tls)
+    return fake
+
+
+async def stop_raw_server(fake: RawServer) -> None:
+    for writer in fake.writers:
+        writer.close()
+    assert fake.server is not None
+    fake.server.close()
+
 
 @pytest.fixture
 async def raw_server() -> AsyncIterator[RawServer]:
-    fake = RawServer()
-    fake.server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    fake = await start_raw_server()
     yield fake
-    for writer in fake.writers:
-        writer.close()
-    fake.server.close()
+    await stop_raw_server(fake)
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+async def tls_server(authority) -> AsyncIterator[RawServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(context)
+    fake = await start_raw_server(context)
+    yield fake
+    await stop_raw_server(fake)
+
+
+@pytest.fixture
+def client_tls(authority) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    return context
+
+
+@dataclass
+class TunnelProxy:
+    """An HTTP proxy on 127.0.0.1: ``CONNECT`` tunnels (recorded), or a fixed refusal."""
+
+    refuse_with: int | None = None
+    connects: list[bytes] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://user:p%40ss@127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.connects.append(head)
+        if self.refuse_with is not None:
+            writer.write(f"HTTP/1.1 {self.refuse_with} No\r\nContent-Length: 0\r\n\r\n".encode())
+            writer.close()
+            return
+        target = head.split(b" ")[1].decode()
+        host, port = target.rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"HTTP/1.0 200 Connection established\r\n\r\n")
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.fixture
+async def tunnel_proxy() -> AsyncIterator[TunnelProxy]:
+    proxy = TunnelProxy()
+    proxy.server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    yield proxy
+    proxy.server.close()
 
 
 @pytest.fixture
@@ -314,3 +392,53 @@ def test_only_http_urls_are_accepted():
     with pytest.raises(ValueError, match="not an http"):
         KeepAlivePool("ftp://example.org/")
     assert KeepAlivePool("https://slack.com/api/").host_header == "slack.com"
+
+
+async def test_https_verifies_the_certificate_and_reuses_the_tls_connection(
+    tls_server, pool_for, client_tls
+):
+    pool = pool_for(tls_server.tls_url, ssl_context=client_tls)
+    assert (await post(pool)).status == 200 and (await post(pool)).status == 200
+    assert tls_server.connections == 1
+    assert tls_server.requests[0].startswith(b"POST /api/chat.postMessage HTTP/1.1\r\n")
+
+
+async def test_https_refuses_a_certificate_it_does_not_trust(tls_server, pool_for):
+    with pytest.raises(ConnectError):
+        await post(pool_for(tls_server.tls_url))  # the system's CAs do not know ours
+
+
+async def test_https_through_a_proxy_tunnels_with_connect(
+    tls_server, tunnel_proxy, pool_for, client_tls
+):
+    pool = pool_for(tls_server.tls_url, ssl_context=client_tls, proxy=tunnel_proxy.url)
+    assert (await post(pool)).status == 200 and (await post(pool)).status == 200
+    port = tls_server.tls_url.split(":")[2].split("/")[0]
+    [connect] = tunnel_proxy.connects  # one tunnel, kept alive for both requests
+    assert connect.startswith(f"CONNECT localhost:{port} HTTP/1.1\r\n".encode())
+    assert b"Proxy-Authorization: Basic dXNlcjpwQHNz\r\n" in connect  # user:p@ss
+    assert all(b"Proxy-Authorization" not in r for r in tls_server.requests)
+
+
+async def test_a_proxy_refusing_the_tunnel_is_a_connect_error(
+    tls_server, tunnel_proxy, pool_for, client_tls
+):
+    tunnel_proxy.refuse_with = 407
+    pool = pool_for(tls_server.tls_url, ssl_context=client_tls, proxy=tunnel_proxy.url)
+    with pytest.raises(ConnectError, match="407"):
+        await post(pool)
+
+
+async def test_plain_http_through_a_proxy_sends_absolute_targets(raw_server, pool_for):
+    proxy = raw_server.url.removesuffix("/api/").replace("http://", "http://u:pw@")
+    pool = pool_for("http://slack.test/api/", proxy=proxy)
+    assert (await post(pool)).status == 200
+    request = raw_server.requests[0]
+    assert request.startswith(b"POST http://slack.test/api/chat.postMessage HTTP/1.1\r\n")
+    assert b"\r\nHost: slack.test\r\n" in request
+    assert b"\r\nProxy-Authorization: Basic dTpwdw==\r\n" in request
+
+
+def test_only_http_proxies_are_accepted():
+    with pytest.raises(ValueError, match="proxies"):
+        KeepAlivePool("https://slack.com/api/", proxy="socks5://127.0.0.1:1080")

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.slack import SlackAdapter
 from adapters.slack.posting import metadata_for
 from adapters.slack.render import render_reply
 from adapters.slack.sender import ChatPostSender
@@ -175,3 +176,11 @@ async def test_a_refused_connection_is_retry(clock, sender_for):
         pass
     result, _ts = await send(sender_for(gone, clock))
     assert result.status is PostStatus.RETRY
+
+
+def test_posts_take_the_proxy_slack_sdk_reads_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    adapter = SlackAdapter(bot_token="xoxb-test", signing_secret="s", mode="http")
+    assert adapter.client is not None and adapter.client.proxy == "http://proxy.internal:3128"
+    assert adapter._sender is not None
+    assert adapter._sender.pool._proxy == ("proxy.internal", 3128)
