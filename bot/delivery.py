@@ -13,7 +13,6 @@ records what happened, so that nothing is lost and nothing is posted twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -73,7 +72,7 @@ class Relay:
         adapters: Mapping[str, ChatAdapter],
         *,
         worker: str | None = None,
-        concurrency: int = 200,
+        concurrency: int = 2000,
         max_attempts: int = 8,
         lease: timedelta = timedelta(minutes=2),
         unknown_delay: timedelta = timedelta(seconds=20),
@@ -87,7 +86,12 @@ class Relay:
         self.subscriptions = subscriptions
         self.adapters = adapters
         self.worker = worker or worker_name()
+        # Posts in flight at once, across batches. A post holds its slot while it waits
+        # for the platform's pacing (a digest's thread reply: a second after its header),
+        # so this must exceed the channels of a fan-out for them to go out in parallel.
         self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight = 0
         self.max_attempts = max_attempts
         self.lease = lease
         self.unknown_delay = unknown_delay
@@ -103,22 +107,34 @@ class Relay:
 
     async def run_once(self, *, limit: int = 500) -> RelayStats:
         """Claim due posts and deliver them concurrently; returns what happened."""
-        stats = RelayStats()
         claimed = await self.outbox.claim(worker=self.worker, limit=limit, lease=self.lease)
-        stats.claimed = len(claimed)
-        gate = asyncio.Semaphore(self.concurrency)
-        # A digest fans out the same papers to many channels: load them once per batch.
-        wanted = list(dict.fromkeys(i for post in claimed for i in post.paper_ids))
-        papers = {p.id: p for p in await self.papers.get_many(wanted)} if wanted else {}
-        replies = _ReplyCache(papers)
+        self._in_flight += len(claimed)
+        return await self._deliver_batch(claimed)
 
-        async def one(post: ClaimedPost) -> None:
-            async with gate:
-                outcome = await self._deliver(post, replies)
+    async def _deliver_batch(self, claimed: list[ClaimedPost]) -> RelayStats:
+        """Deliver claimed posts (already counted in ``_in_flight``) and record them."""
+        stats = RelayStats(claimed=len(claimed))
+        pending = len(claimed)
+        try:
+            # A digest fans out the same papers to many channels: load them once per batch.
+            wanted = list(dict.fromkeys(i for post in claimed for i in post.paper_ids))
+            papers = {p.id: p for p in await self.papers.get_many(wanted)} if wanted else {}
+            replies = _ReplyCache(papers)
+
+            async def one(post: ClaimedPost) -> None:
+                nonlocal pending
+                try:
+                    async with self._slots:
+                        outcome = await self._deliver(post, replies)
+                finally:
+                    pending -= 1
+                    self._in_flight -= 1
                 stats.outcomes.append(outcome)
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
 
-        await asyncio.gather(*(one(p) for p in claimed))
+            await asyncio.gather(*(one(p) for p in claimed))
+        finally:
+            self._in_flight -= pending  # posts never started (the batch failed early)
         return stats
 
     async def drain(self, *, limit: int = 500) -> RelayStats:
@@ -132,18 +148,42 @@ class Relay:
             if stats.claimed == 0:
                 return total
 
-    async def run_forever(self, *, interval: float = 5.0) -> None:
-        """Relay whenever kicked (a digest was planned) and every ``interval`` seconds."""
-        while not self._stopping:
-            try:
-                stats = await self.run_once()
-                if stats.claimed:
+    async def run_forever(self, *, interval: float = 5.0, limit: int = 500) -> None:
+        """Relay whenever kicked (a digest was planned) and every ``interval`` seconds.
+
+        Batches overlap: while one waits on the platforms' pacing, the next is claimed,
+        up to ``concurrency`` posts in flight, so a fan-out to more channels than one
+        batch holds still goes out in parallel. On ``stop`` the batches in flight finish.
+        """
+        batches: set[asyncio.Task[RelayStats]] = set()
+        try:
+            while not self._stopping:
+                # Cleared before claiming: a kick (or stop) that comes while we claim is
+                # not lost, it ends the wait below at once.
+                self.kick.clear()
+                room = self.concurrency - self._in_flight
+                claimed: list[ClaimedPost] = []
+                if room > 0:
+                    try:
+                        claimed = await self.outbox.claim(
+                            worker=self.worker, limit=min(limit, room), lease=self.lease
+                        )
+                    except Exception:
+                        log.exception("relay pass failed")
+                if claimed:
+                    self._in_flight += len(claimed)
+                    batch = asyncio.create_task(self._deliver_batch(claimed))
+                    batches.add(batch)
+                    batch.add_done_callback(_forget_batch(batches))
                     continue  # there may be more due
-            except Exception:
-                log.exception("relay pass failed")
-            self.kick.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.kick.wait(), timeout=interval)
+                kicked = asyncio.ensure_future(self.kick.wait())
+                await asyncio.wait(
+                    {kicked, *batches}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                kicked.cancel()
+        finally:
+            if batches:
+                await asyncio.gather(*batches, return_exceptions=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -210,6 +250,17 @@ class Relay:
         else:
             log.error("giving up on %s: %s", post.key, error)
         return "failed"
+
+
+def _forget_batch(
+    batches: set[asyncio.Task[RelayStats]],
+) -> Callable[[asyncio.Task[RelayStats]], None]:
+    def done(batch: asyncio.Task[RelayStats]) -> None:
+        batches.discard(batch)
+        if not batch.cancelled() and batch.exception() is not None:
+            log.error("relay batch failed", exc_info=batch.exception())
+
+    return done
 
 
 class _ReplyCache:

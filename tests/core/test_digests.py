@@ -1,5 +1,6 @@
 """Subscriptions, digest planning and the relay, over a real store (SQLite and PostgreSQL)."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -269,3 +270,106 @@ async def test_a_fan_out_composes_each_distinct_digest_once(store, digests):
     assert len({id(replies[c]) for c in ("C1", "C4", "C5")}) == 3
     assert digests.adapter.papers_to("C4") == ["2611.10004"]
     assert replies["C5"].cards[0].summary == "" != replies["C1"].cards[0].summary
+
+
+class GatedAdapter(RecordingAdapter):
+    """Posts wait until ``release`` is set; counts how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__("console")
+        self.release = asyncio.Event()
+        self.in_flight = 0
+        self.most = 0
+        self.changed = asyncio.Condition()
+
+    async def post(self, dest, reply, *, key):
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        async with self.changed:
+            self.changed.notify_all()
+        try:
+            await self.release.wait()
+            return await super().post(dest, reply, key=key)
+        finally:
+            self.in_flight -= 1
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def wait_until(self, condition) -> None:
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(condition)
+
+    async def wait_in_flight(self, count: int) -> None:
+        await self.wait_until(lambda: self.in_flight >= count)
+
+
+async def plan_fan_out(store, digests, channels: int) -> None:
+    await store.upsert(weekend_papers())
+    for n in range(channels):
+        await digests.planner.plan(await digests.subscribe(f"C{n}", top=2), MONDAY_9)
+
+
+async def test_the_relay_claims_the_next_batch_while_one_waits(store, digests):
+    """A fan-out to more channels than one batch holds goes out in parallel: batch two is
+    claimed while batch one waits (on Slack, a thread reply waits a second)."""
+    await plan_fan_out(store, digests, 7)
+    digests.adapter = adapter = GatedAdapter()
+    relay = digests.new_relay()
+    running = asyncio.create_task(relay.run_forever(limit=3))
+    await adapter.wait_in_flight(7)  # three batches (3 + 3 + 1) in flight together
+    adapter.release.set()
+    await relay.stop()
+    await running
+    assert sorted(p.dest.channel for p in adapter.posts) == [f"C{n}" for n in range(7)]
+    assert (await digests.relay.drain()).claimed == 0  # all recorded as sent
+
+
+async def test_concurrency_bounds_the_posts_in_flight_across_batches(store, digests):
+    await plan_fan_out(store, digests, 7)
+    digests.adapter = adapter = GatedAdapter()
+    relay = digests.new_relay(concurrency=4)
+    running = asyncio.create_task(relay.run_forever(limit=3))
+    await adapter.wait_in_flight(4)
+    for _ in range(50):  # give the relay every chance to overshoot
+        await asyncio.sleep(0)
+    assert adapter.most == 4
+    adapter.release.set()
+    await adapter.wait_until(lambda: len(adapter.posts) == 7)  # the rest as slots free up
+    await relay.stop()
+    await running
+    assert adapter.most == 4
+
+
+async def test_stopping_lets_the_posts_in_flight_finish(store, digests):
+    await plan_fan_out(store, digests, 3)
+    digests.adapter = adapter = GatedAdapter()
+    relay = digests.new_relay()
+    running = asyncio.create_task(relay.run_forever())
+    await adapter.wait_in_flight(3)
+    await relay.stop()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not running.done()  # still waiting for the three posts
+    adapter.release.set()
+    await running
+    assert len(adapter.posts) == 3
+    assert (await digests.relay.drain()).claimed == 0
+
+
+async def test_a_stop_or_kick_during_a_claim_is_not_lost(store, digests, monkeypatch):
+    claiming, go_on = asyncio.Event(), asyncio.Event()
+    claim = digests.outbox.claim
+
+    async def slow_claim(**kwargs):
+        claiming.set()
+        await go_on.wait()
+        return await claim(**kwargs)
+
+    monkeypatch.setattr(digests.outbox, "claim", slow_claim)
+    relay = digests.new_relay()
+    running = asyncio.create_task(relay.run_forever(interval=3600))
+    await claiming.wait()
+    await relay.stop()  # while the relay is inside claim()
+    go_on.set()
+    async with asyncio.timeout(5):  # not after the hour-long interval
+        await running
