@@ -32,9 +32,17 @@ class Timers:
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self._originals: list[tuple[Any, str, Any]] = []
+
+    def restore(self) -> None:
+        """Put the wrapped functions back."""
+        while self._originals:
+            owner, name, original = self._originals.pop()
+            setattr(owner, name, original)
 
     def wrap_async(self, owner: Any, name: str, label: Callable[..., str]) -> None:
         original = getattr(owner, name)
+        self._originals.append((owner, name, original))
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -49,6 +57,7 @@ class Timers:
 
     def wrap_cpu(self, owner: Any, name: str, key: str) -> None:
         original = getattr(owner, name)
+        self._originals.append((owner, name, original))
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.thread_time()
@@ -75,6 +84,13 @@ def _statement(_raw: RawConnection, sql: str, *_: Any) -> str:
 
 async def profile(count: int) -> dict[str, Any]:
     timers = Timers()
+    try:
+        return await _profile(count, timers)
+    finally:
+        timers.restore()
+
+
+async def _profile(count: int, timers: Timers) -> dict[str, Any]:
     for method in ("fetch", "execute", "executemany"):
         timers.wrap_async(RawConnection, method, _statement)
     steps = {
