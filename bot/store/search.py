@@ -21,8 +21,8 @@ than ``pool`` hits, only its newest ``pool`` papers are ranked: among equally re
 papers, recent ones are preferred, by design.
 
 Filters narrow the walk itself rather than the papers it yields: ``min_upvotes`` ANDs an
-upvote tier into the match (``fulltext.VOTE_TIERS``), and on SQLite ``since`` bounds the
-row ids walked from below (``paper_day_floors``, migration 0005); the exact conditions
+upvote tier into the match (``fulltext.VOTE_TIERS``), and ``since`` bounds the row ids
+walked from below (``paper_day_floors``, migrations 0005 and 0006); the exact conditions
 still run in SQL.
 """
 
@@ -109,7 +109,7 @@ class _Plan:
         self.compile = fts5_match if self.sqlite else tsquery_text
         self.window_floor: int | None = None
         self.since = since
-        self.since_floor: int | None = None  # SQLite: no paper of `since` or later is older
+        self.since_floor: int | None = None  # no paper of `since` or later is older
 
     async def _rows(
         self, head: bool, expression: str, columns: str = _RANK_COLUMNS
@@ -124,10 +124,10 @@ class _Plan:
                 self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
             where += " AND p.id > ?"
             params.append(self.window_floor)
-        if self.sqlite and self.since is not None:
+        if self.since is not None:
             if self.since_floor is None:
                 self.since_floor = await self._since_floor()
-            where += " AND f.rowid >= ?"
+            where += " AND f.rowid >= ?" if self.sqlite else " AND p.id >= ?"
             params.append(self.since_floor)
         if self.sqlite:
             table = "papers_head_fts" if head else "papers_fts"

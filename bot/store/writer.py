@@ -192,12 +192,11 @@ async def upsert_chunk(
         else:
             seen_only.append(row_id)
     await _update(raw, dialect, changed)
-    if dialect == "sqlite":
-        await _lower_day_floors(
-            raw,
-            [(i, p) for i, p in new_rows]
-            + [(i, new) for i, old, new in changed if _day(old) != _day(new)],
-        )
+    await _lower_day_floors(
+        raw,
+        [(i, p) for i, p in new_rows]
+        + [(i, new) for i, old, new in changed if _day(old) != _day(new)],
+    )
     if seen_only:
         stamp = sqlite_datetime(now) if dialect == "sqlite" else now
         if dialect == "postgresql":
@@ -226,9 +225,10 @@ async def _lower_day_floors(raw: RawConnection, rows: Sequence[tuple[int, Paper]
         if day is not None and row_id < floors.get(day, row_id + 1):
             floors[day] = row_id
     if floors:
+        lowest = "least" if raw.dialect == "postgresql" else "min"  # SQLite's scalar min()
         await raw.executemany(
-            "INSERT INTO paper_day_floors (day, min_id) VALUES (?, ?) "
-            "ON CONFLICT (day) DO UPDATE SET min_id = min(min_id, excluded.min_id)",
+            "INSERT INTO paper_day_floors AS f (day, min_id) VALUES (?, ?) ON CONFLICT (day) "
+            f"DO UPDATE SET min_id = {lowest}(f.min_id, excluded.min_id)",
             list(floors.items()),
         )
 

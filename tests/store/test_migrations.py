@@ -161,3 +161,43 @@ async def test_vote_tier_migration_rebuilds_the_sqlite_index(database: Database)
     assert [p.id for p in found.papers] == ["2401.00001"]
     found = await store.search(parse("experts"))
     assert {p.id for p in found.papers} == {"2401.00001", "2401.00002"}
+
+
+async def test_day_floor_migrations_backfill_from_the_papers(database: Database) -> None:
+    """0005 (SQLite) and 0006 (PostgreSQL) fill `paper_day_floors` from the stored papers:
+    down to before both, then up again, and `since` searches use the rebuilt floors."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from alembic.config import Config
+
+    store = PaperStore(database)
+    day = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    await store.upsert(
+        [
+            Paper(id="2411.00001", title="Old sparse experts", submitted_at=day.replace(day=1)),
+            Paper(id="2411.00002", title="New sparse experts", submitted_at=day),
+            Paper(id="2411.00003", title="Newer sparse experts", submitted_at=day),
+        ]
+    )
+
+    def migrate(sync_connection, target: str, down: bool) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = sync_connection
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(migrate, "0004", True)
+    assert "paper_day_floors" not in await _tables(database)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(migrate, "head", False)
+    async with database.read() as conn:
+        floors = dict((await conn.exec_driver_sql("SELECT * FROM paper_day_floors")).all())
+        rows = dict((await conn.exec_driver_sql("SELECT paper_id, id FROM papers")).all())
+    assert floors == {  # UTC days, each with its smallest row id
+        "2026-11-01": rows["2411.00001"],
+        "2026-11-20": min(rows["2411.00002"], rows["2411.00003"]),
+    }
+    found = await store.search(parse("sparse experts"), since=day.replace(hour=0))
+    assert {p.id for p in found.papers} == {"2411.00002", "2411.00003"}

@@ -87,10 +87,10 @@ def build_papers(specs: list[tuple]) -> list[Paper]:
 async def reset(db: Database) -> None:
     async with db.write() as conn:
         await conn.exec_driver_sql("DELETE FROM papers")
+        await conn.exec_driver_sql("DELETE FROM paper_day_floors")
         if db.dialect == "sqlite":
             for table in FTS_TABLES:
                 await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
-            await conn.exec_driver_sql("DELETE FROM paper_day_floors")
 
 
 def brute_force(query, papers: list[Paper], keep=lambda paper: True) -> tuple[list[str], bool]:
