@@ -20,6 +20,21 @@ def _head() -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+async def _migrate(database: Database, target: str, *, down: bool = False) -> None:
+    """Run alembic to ``target`` (up, or ``down``) on ``database``."""
+    from alembic import command
+    from alembic.config import Config
+
+    def run(sync_connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = sync_connection
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
 async def _tables(db: Database) -> set[str]:
     async with db.read() as conn:
         if db.dialect == "sqlite":
@@ -134,9 +149,6 @@ async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) 
 
 async def test_vote_tier_migration_rebuilds_the_sqlite_index(database: Database) -> None:
     """0004 recreates the FTS5 tables (a `votes` column); the next start re-indexes."""
-    from alembic import command
-    from alembic.config import Config
-
     store = PaperStore(database)
     await store.upsert(
         [
@@ -145,15 +157,8 @@ async def test_vote_tier_migration_rebuilds_the_sqlite_index(database: Database)
         ]
     )
 
-    def migrate(sync_connection, target: str, down: bool) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = sync_connection
-        (command.downgrade if down else command.upgrade)(config, target)
-
-    async with database.engine.begin() as conn:
-        await conn.run_sync(migrate, "0003", True)
-        await conn.run_sync(migrate, "head", False)
+    await _migrate(database, "0003", down=True)
+    await _migrate(database, "head")
     if database.dialect == "sqlite":  # the old index is gone until the next start
         assert (await store.search(parse("experts"))).papers == []
     await database.upgrade()
@@ -168,9 +173,6 @@ async def test_day_floor_migrations_backfill_from_the_papers(database: Database)
     down to before both, then up again, and `since` searches use the rebuilt floors."""
     from datetime import UTC, datetime
 
-    from alembic import command
-    from alembic.config import Config
-
     store = PaperStore(database)
     day = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
     await store.upsert(
@@ -181,17 +183,9 @@ async def test_day_floor_migrations_backfill_from_the_papers(database: Database)
         ]
     )
 
-    def migrate(sync_connection, target: str, down: bool) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = sync_connection
-        (command.downgrade if down else command.upgrade)(config, target)
-
-    async with database.engine.begin() as conn:
-        await conn.run_sync(migrate, "0004", True)
+    await _migrate(database, "0004", down=True)
     assert "paper_day_floors" not in await _tables(database)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(migrate, "head", False)
+    await _migrate(database, "head")
     async with database.read() as conn:
         floors = dict((await conn.exec_driver_sql("SELECT * FROM paper_day_floors")).all())
         rows = dict((await conn.exec_driver_sql("SELECT paper_id, id FROM papers")).all())
