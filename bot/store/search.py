@@ -143,10 +143,15 @@ class _Plan:
         else:
             vector = "search_head" if head else "search"
             expression = tsquery_with_votes(expression, self.min_upvotes)
+            # The cheap filters first: PostgreSQL keeps the written order of equally
+            # costed conditions, and when it walks the primary key newest first, a
+            # paper failing `upvotes >= N` is then skipped without reading its toasted
+            # tsvector (min_upvotes 10 over 200,000 papers: 44-137 ms -> 7 ms).
             sql = (
-                f"SELECT p.id, {columns} FROM papers p WHERE p.{vector} @@ CAST(? AS tsquery)"
-                f"{where} ORDER BY p.id DESC LIMIT ?"
+                f"SELECT p.id, {columns} FROM papers p WHERE TRUE{where} "
+                f"AND p.{vector} @@ CAST(? AS tsquery) ORDER BY p.id DESC LIMIT ?"
             )
+            return await self.raw.fetch(sql, [*params, expression, self.pool])
         return await self.raw.fetch(sql, [expression, *params, self.pool])
 
     async def _since_floor(self) -> int:

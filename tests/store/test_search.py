@@ -9,6 +9,7 @@ import pytest
 from bot.models import Author, Paper
 from bot.query import index_fields, matches, parse
 from bot.store import PaperStore
+from tests.conftest import PG_URL, create_database, drop_database
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -177,3 +178,18 @@ async def test_count_matching_agrees_with_watches(loaded: PaperStore) -> None:
     assert await loaded.count_matching(parse("diffusion")) == 5
     assert await loaded.count_since(since) == len(CORPUS) + 1
     assert await loaded.count_since(T0 + timedelta(days=1)) == 0
+
+
+async def test_postgresql_plans_each_search_with_its_own_words(tmp_path):
+    """asyncpg prepares statements; a generic plan (made without the query's words after
+    five runs) walked the whole table for rare title matches. Every connection asks for
+    custom plans."""
+    if not PG_URL:
+        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
+    db, token = await create_database("postgresql", tmp_path)
+    try:
+        for _ in range(3):  # pooled connections, reused or not
+            async with db.reader() as raw:
+                assert await raw.fetch("SHOW plan_cache_mode") == [("force_custom_plan",)]
+    finally:
+        await drop_database(db, token)
