@@ -155,7 +155,7 @@ class Relay:
         up to ``concurrency`` posts in flight, so a fan-out to more channels than one
         batch holds still goes out in parallel. On ``stop`` the batches in flight finish.
         """
-        batches: set[asyncio.Task[RelayStats]] = set()
+        batches: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
                 # Cleared before claiming: a kick (or stop) that comes while we claim is
@@ -172,9 +172,9 @@ class Relay:
                         log.exception("relay pass failed")
                 if claimed:
                     self._in_flight += len(claimed)
-                    batch = asyncio.create_task(self._deliver_batch(claimed))
+                    batch = asyncio.create_task(self._deliver_in_background(claimed))
                     batches.add(batch)
-                    batch.add_done_callback(_forget_batch(batches))
+                    batch.add_done_callback(batches.discard)
                     continue  # there may be more due
                 kicked = asyncio.ensure_future(self.kick.wait())
                 await asyncio.wait(
@@ -184,6 +184,12 @@ class Relay:
         finally:
             if batches:
                 await asyncio.gather(*batches, return_exceptions=True)
+
+    async def _deliver_in_background(self, claimed: list[ClaimedPost]) -> None:
+        try:
+            await self._deliver_batch(claimed)
+        except Exception:  # e.g. the database went away: the leases bring the posts back
+            log.exception("relay batch failed")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -250,17 +256,6 @@ class Relay:
         else:
             log.error("giving up on %s: %s", post.key, error)
         return "failed"
-
-
-def _forget_batch(
-    batches: set[asyncio.Task[RelayStats]],
-) -> Callable[[asyncio.Task[RelayStats]], None]:
-    def done(batch: asyncio.Task[RelayStats]) -> None:
-        batches.discard(batch)
-        if not batch.cancelled() and batch.exception() is not None:
-            log.error("relay batch failed", exc_info=batch.exception())
-
-    return done
 
 
 class _ReplyCache:

@@ -18,6 +18,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.errors import parse_retry_after
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -27,10 +29,7 @@ def retry_after_seconds(response: HttpResponse | None) -> float | None:
         return None
     for name, values in response.headers.items():
         if name.lower() == "retry-after" and values:
-            try:
-                return max(0.0, float(values[0]))
-            except ValueError:
-                return None
+            return parse_retry_after(values[0])
     return None
 
 
