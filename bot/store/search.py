@@ -115,6 +115,9 @@ class _Plan:
         self, head: bool, expression: str, columns: str = _RANK_COLUMNS
     ) -> list[tuple[Any, ...]]:
         where, params = self.where, list(self.params)
+        # Bounds on the row id the index walk is ordered by: FTS5's rowid on SQLite (so
+        # the walk itself stops there), the primary key on PostgreSQL.
+        walked = "f.rowid" if self.sqlite else "p.id"
         if head:
             # Work budget: the title tiers look at the newest TITLE_TIER_WINDOW papers (an
             # AND of common words that rarely meet in a title would otherwise walk their
@@ -122,17 +125,15 @@ class _Plan:
             if self.window_floor is None:
                 newest = await self.raw.fetch("SELECT max(id) FROM papers")
                 self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
-            where += " AND p.id > ?"
+            where += f" AND {walked} > ?"
             params.append(self.window_floor)
         if self.since is not None:
             if self.since_floor is None:
                 self.since_floor = await self._since_floor()
-            where += " AND f.rowid >= ?" if self.sqlite else " AND p.id >= ?"
+            where += f" AND {walked} >= ?"
             params.append(self.since_floor)
         if self.sqlite:
             table = "papers_head_fts" if head else "papers_fts"
-            rowid = "f.rowid" if head else "p.id"
-            where = where.replace("p.id > ?", f"{rowid} > ?")
             # Only papers in the upvote tier: FTS5 intersects doclists instead of walking
             # matches until enough pass the exact filter below.
             expression = fts5_with_votes(expression, self.min_upvotes)
@@ -155,7 +156,7 @@ class _Plan:
         return await self.raw.fetch(sql, [expression, *params, self.pool])
 
     async def _since_floor(self) -> int:
-        """A row id no paper dated ``since`` or later is below (see migration 0005)."""
+        """A row id no paper dated ``since`` or later is below (migrations 0005, 0006)."""
         assert self.since is not None
         rows = await self.raw.fetch(
             "SELECT min(min_id) FROM paper_day_floors WHERE day >= ?",
