@@ -31,7 +31,13 @@ class RawConnection:
     @classmethod
     async def of(cls, conn: AsyncConnection) -> RawConnection:
         raw = await conn.get_raw_connection()
-        return cls(raw.driver_connection, conn.dialect.name)
+        driver, dialect = raw.driver_connection, conn.dialect.name
+        if dialect == "postgresql" and conn.in_transaction() and not driver.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter sends BEGIN with its own first statement. Ours
+            # bypass it: without this they would each commit on their own, outside the
+            # transaction (and its locks) the caller opened.
+            await conn.exec_driver_sql("SELECT 1")
+        return cls(driver, dialect)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self.dialect == "postgresql":

@@ -6,9 +6,12 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from bot.models import Author, Paper
 from bot.query import parse
 from bot.store import Database, PaperStore, UpsertResult
+from bot.store.driver import RawConnection
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -373,3 +376,16 @@ async def test_since_searches_find_a_paper_whose_date_moved_into_the_window(
     found = await ids_for(store, "mamba", since=since)
     assert found[0] == "2503.00001" and len(found) == 21  # newest day first
     assert await ids_for(store, "mamba", since=later + timedelta(days=5)) == []
+
+
+async def test_driver_statements_belong_to_the_write_transaction(database) -> None:
+    """Hot paths talk to the driver directly; a failed transaction must take their
+    writes with it (asyncpg under SQLAlchemy only begins with SQLAlchemy's statement)."""
+    with pytest.raises(RuntimeError):
+        async with database.write() as conn:
+            raw = await RawConnection.of(conn)
+            await raw.execute("INSERT INTO meta (key, value) VALUES ('probe', '1')")
+            raise RuntimeError("roll back")
+    async with database.read() as conn:
+        found = await conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'probe'")
+        assert found.first() is None
