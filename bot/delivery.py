@@ -18,6 +18,7 @@ import logging
 import random
 import socket
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from bot.store.outbox import ClaimedPost, Outbox
 from bot.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+INTERNED_REPLIES = 64  # distinct replies remembered across batches (a fan-out has one)
 
 PAUSE_REASONS = {
     PostStatus.GONE: "the channel is gone or the bot was removed from it",
@@ -99,6 +102,16 @@ class Relay:
         self.rng = rng or random.Random()
         self.kick = asyncio.Event()
         self._stopping = False
+        # Equal replies composed by different batches, kept as one object: the adapters'
+        # render caches then find them by identity, without comparing every card.
+        self._replies: OrderedDict[Reply, Reply] = OrderedDict()
+
+    def _intern(self, reply: Reply) -> Reply:
+        known = self._replies.setdefault(reply, reply)
+        self._replies.move_to_end(known)
+        while len(self._replies) > INTERNED_REPLIES:
+            self._replies.popitem(last=False)
+        return known
 
     def backoff(self, attempts: int) -> timedelta:
         """Full jitter over an exponential ceiling: up to 30 s, 60 s, … capped at 1 h."""
@@ -119,7 +132,7 @@ class Relay:
             # A digest fans out the same papers to many channels: load them once per batch.
             wanted = list(dict.fromkeys(i for post in claimed for i in post.paper_ids))
             papers = {p.id: p for p in await self.papers.get_many(wanted)} if wanted else {}
-            replies = _ReplyCache(papers)
+            replies = _ReplyCache(papers, self._intern)
 
             async def one(post: ClaimedPost) -> None:
                 nonlocal pending
@@ -263,8 +276,9 @@ class _ReplyCache:
     digest fanned out to a thousand channels is one Reply, and adapters that memoise their
     rendering by Reply then render it once too."""
 
-    def __init__(self, papers: dict[str, Paper]) -> None:
+    def __init__(self, papers: dict[str, Paper], intern: Callable[[Reply], Reply]) -> None:
         self.papers = papers
+        self._intern = intern
         self._replies: dict[tuple[str, str, tuple[str, ...]], Reply] = {}
 
     def compose(self, post: ClaimedPost) -> Reply:
@@ -272,7 +286,8 @@ class _ReplyCache:
         reply = self._replies.get(key)
         if reply is None:
             found = [self.papers[i] for i in post.paper_ids if i in self.papers]
-            reply = self._replies[key] = compose_post(post.kind, post.heading, found)
+            reply = compose_post(post.kind, post.heading, found)
+            reply = self._replies[key] = self._intern(reply)
         return reply
 
 

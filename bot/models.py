@@ -8,7 +8,7 @@ edges (``bot.sources``, ``bot.config``), never here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -270,6 +270,26 @@ class Reply:
     ephemeral: bool = True
     kind: ReplyKind = ReplyKind.LOOKUP
     buttons: tuple[Button, ...] = ()
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # Computed once: a digest fanned out to a thousand channels is looked up in the
+        # adapters' render caches once per channel, and hashing walks every card.
+        if self._hash is None:
+            value = hash(
+                (
+                    self.text,
+                    self.cards,
+                    self.title,
+                    self.footer,
+                    self.ephemeral,
+                    self.kind,
+                    self.buttons,
+                )
+            )
+            object.__setattr__(self, "_hash", value)
+            return value
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

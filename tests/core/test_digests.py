@@ -373,3 +373,16 @@ async def test_a_stop_or_kick_during_a_claim_is_not_lost(store, digests, monkeyp
     go_on.set()
     async with asyncio.timeout(5):  # not after the hour-long interval
         await running
+
+
+async def test_batches_of_one_fan_out_hand_adapters_one_reply_object(store, digests):
+    """Adapters memoise rendering per Reply; across batches the relay passes the same
+    object, so a thousand-channel digest is looked up by identity, not compared card by card."""
+    await store.upsert(weekend_papers())
+    for channel in ("C1", "C2", "C3", "C4", "C5"):
+        await digests.planner.plan(await digests.subscribe(channel, top=3), MONDAY_9)
+    stats = await digests.relay.drain(limit=2)  # three batches
+    assert stats.sent == 5
+    replies = [posted.reply for posted in digests.adapter.posts]
+    assert len({id(r) for r in replies}) == 1
+    assert [c.paper_id for c in replies[0].cards] == ["2611.10002", "2611.10003", "2611.10001"]
