@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+import orjson
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.expression import ClauseElement
 
 from bot.models import Destination, utcnow
 from bot.store.database import Database
 from bot.store.delivery_schema import deliveries, destinations, digest_runs, posts, subscriptions
+from bot.store.driver import RawConnection
+from bot.store.records import sqlite_datetime
 from bot.store.subscriptions import aware, destination_id
 
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
-IN_CHUNK = 1000  # ids per IN (...) list: well under every driver's bound-parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,67 @@ async def _not_had(conn: Any, dest_id: int, kind: str, candidates: Sequence[str]
     return [p for p in dict.fromkeys(candidates) if p not in had]
 
 
-Outcome = tuple[int, str, dict[str, Any], bool, "asyncio.Future[bool]"]
+@dataclass(slots=True)
+class Outcome:
+    """One recorded result waiting for the next group commit."""
+
+    post_id: int
+    worker: str
+    values: dict[str, Any]  # column -> new value
+    release_papers: bool
+    give_back: bool  # the attempt did not count (attempts - 1)
+    done: asyncio.Future[bool]
+
+
+# Claims and outcomes run on the driver connection with hand-written SQL: a fan-out
+# claims and records a thousand posts within a second, and SQLAlchemy's per-row work
+# (compiling IN lists, converting every column of every row) cost more than the database.
+_CLAIM_SELECT = (
+    "SELECT p.id, p.key, p.kind, p.paper_ids, p.heading, p.attempts, p.needs_reconcile, "
+    "p.status, d.platform, d.workspace, d.channel, d.is_dm "
+    "FROM posts p JOIN destinations d ON d.id = p.destination_id "
+    f"WHERE (p.status IN ('{PENDING}', '{UNKNOWN}') AND p.next_attempt_at <= ?) "
+    f"OR (p.status = '{SENDING}' AND p.claimed_at < ?) "
+    "ORDER BY p.id LIMIT ?"
+)
+# A post claimed again after a lost claim or an unknown outcome must be reconciled first.
+_CLAIM_UPDATE = (
+    f"UPDATE posts SET status = '{SENDING}', claimed_by = ?, claimed_at = ?, "
+    "attempts = attempts + 1, needs_reconcile = CASE "
+    f"WHEN status IN ('{SENDING}', '{UNKNOWN}') THEN TRUE ELSE needs_reconcile END "
+    "WHERE id IN {ids}"
+)
+_OWNERS = f"SELECT id, claimed_by FROM posts WHERE status = '{SENDING}' AND id IN {{ids}}"
+_RELEASE_PAPERS = "DELETE FROM deliveries WHERE post_id IN {ids}"
+_JSON_COLUMNS = frozenset({"message_ids"})
+
+
+def _ids_in(raw: RawConnection, statement: str) -> str:
+    """``statement`` with its ``{ids}`` list taken from one parameter (any length)."""
+    ids = (
+        "(SELECT value FROM json_each(?))"
+        if raw.dialect == "sqlite"
+        else "(SELECT unnest(?::int[]))"
+    )
+    return statement.replace("{ids}", ids)
+
+
+def _ids_param(raw: RawConnection, ids: Sequence[int]) -> Any:
+    return orjson.dumps(list(ids)).decode() if raw.dialect == "sqlite" else list(ids)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read by the driver (text on SQLite, and on PostgreSQL as
+    SQLAlchemy's asyncpg dialect leaves it) decoded."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _column_value(raw: RawConnection, column: str, value: Any) -> Any:
+    if column in _JSON_COLUMNS and value is not None:
+        return orjson.dumps(value).decode()
+    if isinstance(value, datetime) and raw.dialect == "sqlite":
+        return sqlite_datetime(value)
+    return value
 
 
 async def _write_outcomes(conn: Any, batch: list[Outcome]) -> list[bool]:
@@ -76,50 +137,39 @@ async def _write_outcomes(conn: Any, batch: list[Outcome]) -> list[bool]:
     One ownership query (rows locked on PostgreSQL) and one executemany UPDATE per shape
     of values, instead of a statement per post: a fan-out records a thousand at once.
     """
-    ids = sorted({post_id for post_id, *_ in batch})
-    owner: dict[int, str] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        rows = await conn.execute(
-            select(posts.c.id, posts.c.claimed_by)
-            .where(posts.c.id.in_(ids[start : start + IN_CHUNK]), posts.c.status == SENDING)
-            .order_by(posts.c.id)
-            .with_for_update()
-        )
-        owner.update((int(i), str(w)) for i, w in rows)
+    raw = await RawConnection.of(conn)
+    ids = sorted({outcome.post_id for outcome in batch})
+    owners = _ids_in(raw, _OWNERS) + " ORDER BY id"
+    if raw.dialect == "postgresql":
+        owners += " FOR UPDATE"
+    owner = {int(i): str(w) for i, w in await raw.fetch(owners, [_ids_param(raw, ids)])}
     applied: list[bool] = []
-    shapes: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-    inline_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+    shapes: dict[tuple[tuple[str, ...], bool], list[list[Any]]] = defaultdict(list)
     released: list[int] = []
-    for post_id, worker, values, release, _ in batch:
-        mine = owner.get(post_id) == worker
+    for outcome in batch:
+        mine = owner.get(outcome.post_id) == outcome.worker
         applied.append(mine)
         if not mine:
             continue
-        owner.pop(post_id)  # a second outcome for the same claim finds it taken
-        bound = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
-        inline = {k: v for k, v in values.items() if k not in bound}  # SQL expressions
-        shape = (tuple(sorted(bound)), tuple(sorted((k, id(v)) for k, v in inline.items())))
-        inline_of[shape] = inline
-        shapes[shape].append(
-            {"_id": post_id, "_worker": worker, **{f"_v_{k}": v for k, v in bound.items()}}
+        owner.pop(outcome.post_id)  # a second outcome for the same claim finds it taken
+        columns = tuple(sorted(outcome.values))
+        shapes[(columns, outcome.give_back)].append(
+            [_column_value(raw, c, outcome.values[c]) for c in columns]
+            + [outcome.post_id, outcome.worker]
         )
-        if release:
-            released.append(post_id)
-    for shape, rows in shapes.items():
-        bound_keys = shape[0]
-        statement = (
-            update(posts)
-            .where(
-                posts.c.id == bindparam("_id"),
-                posts.c.claimed_by == bindparam("_worker"),
-                posts.c.status == SENDING,
-            )
-            .values({**{k: bindparam(f"_v_{k}") for k in bound_keys}, **inline_of[shape]})
+        if outcome.release_papers:
+            released.append(outcome.post_id)
+    for (columns, give_back), rows in shapes.items():
+        assignments = [f"{c} = ?" for c in columns]
+        if give_back:
+            assignments.append("attempts = attempts - 1")
+        await raw.executemany(
+            f"UPDATE posts SET {', '.join(assignments)} "
+            f"WHERE id = ? AND claimed_by = ? AND status = '{SENDING}'",
+            rows,
         )
-        await conn.execute(statement, rows)
-    for start in range(0, len(released), IN_CHUNK):
-        chunk = released[start : start + IN_CHUNK]
-        await conn.execute(delete(deliveries).where(deliveries.c.post_id.in_(chunk)))
+    if released:
+        await raw.execute(_ids_in(raw, _RELEASE_PAPERS), [_ids_param(raw, released)])
     return applied
 
 
@@ -250,61 +300,54 @@ class Outbox:
         """Take up to ``limit`` due posts. On PostgreSQL rows are locked with
         ``FOR UPDATE SKIP LOCKED`` so replicas never claim the same post."""
         now = self.clock()
-        due = or_(
-            and_(posts.c.status.in_((PENDING, UNKNOWN)), posts.c.next_attempt_at <= now),
-            and_(posts.c.status == SENDING, posts.c.claimed_at < now - lease),
-        )
         async with self.db.write() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        posts,
-                        destinations.c.platform,
-                        destinations.c.workspace,
-                        destinations.c.channel,
-                        destinations.c.is_dm,
-                    )
-                    .join(destinations, destinations.c.id == posts.c.destination_id)
-                    .where(due)
-                    .order_by(posts.c.id)
-                    .limit(limit)
-                    .with_for_update(of=posts, skip_locked=True)
-                )
-            ).all()
+            raw = await RawConnection.of(conn)
+            select_due = _CLAIM_SELECT
+            if raw.dialect == "postgresql":
+                select_due += " FOR UPDATE OF p SKIP LOCKED"
+            stamp = (lambda t: sqlite_datetime(t)) if raw.dialect == "sqlite" else (lambda t: t)
+            rows = await raw.fetch(select_due, [stamp(now), stamp(now - lease), limit])
             if not rows:
                 return []
-            unsure = [r.id for r in rows if r.status in (SENDING, UNKNOWN)]
-            ids = [r.id for r in rows]
-            await conn.execute(
-                update(posts)
-                .where(posts.c.id.in_(ids))
-                .values(
-                    status=SENDING,
-                    claimed_by=worker,
-                    claimed_at=now,
-                    attempts=posts.c.attempts + 1,
-                )
+            await raw.execute(
+                _ids_in(raw, _CLAIM_UPDATE),
+                [worker, stamp(now), _ids_param(raw, [r[0] for r in rows])],
             )
-            if unsure:
-                await conn.execute(
-                    update(posts).where(posts.c.id.in_(unsure)).values(needs_reconcile=True)
-                )
         return [
             ClaimedPost(
-                id=r.id,
-                key=r.key,
-                kind=r.kind,
-                destination=Destination(r.platform, r.workspace, r.channel, r.is_dm),
-                paper_ids=list(r.paper_ids),
-                heading=dict(r.heading),
-                attempts=r.attempts + 1,
-                needs_reconcile=bool(r.needs_reconcile) or r.id in unsure,
+                id=post_id,
+                key=key,
+                kind=kind,
+                destination=Destination(platform, workspace, channel, bool(is_dm)),
+                paper_ids=_json(paper_ids),
+                heading=_json(heading),
+                attempts=attempts + 1,
+                needs_reconcile=bool(needs_reconcile) or status in (SENDING, UNKNOWN),
             )
-            for r in rows
+            for (
+                post_id,
+                key,
+                kind,
+                paper_ids,
+                heading,
+                attempts,
+                needs_reconcile,
+                status,
+                platform,
+                workspace,
+                channel,
+                is_dm,
+            ) in rows
         ]
 
     async def _finish(
-        self, post_id: int, worker: str, *, release_papers: bool = False, **values: Any
+        self,
+        post_id: int,
+        worker: str,
+        *,
+        release_papers: bool = False,
+        give_back: bool = False,
+        **values: Any,
     ) -> bool:
         """Record an outcome, only if this worker still owns the claim.
 
@@ -314,7 +357,7 @@ class Outbox:
         single writer.
         """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outcomes.append((post_id, worker, values, release_papers, done))
+        self._outcomes.append(Outcome(post_id, worker, values, release_papers, give_back, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_outcomes())
         return await done
@@ -326,13 +369,13 @@ class Outbox:
                 async with self.db.write() as conn:
                     results = await _write_outcomes(conn, batch)
             except Exception as exc:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                for outcome in batch:
+                    if not outcome.done.done():
+                        outcome.done.set_exception(exc)
                 continue
-            for (*_, done), changed in zip(batch, results, strict=True):
-                if not done.done():
-                    done.set_result(changed)
+            for outcome, changed in zip(batch, results, strict=True):
+                if not outcome.done.done():
+                    outcome.done.set_result(changed)
 
     async def mark_sent(self, post_id: int, worker: str, message_ids: Sequence[str]) -> bool:
         return await self._finish(
@@ -368,7 +411,7 @@ class Outbox:
             status=PENDING,
             error=note,
             next_attempt_at=retry_at,
-            attempts=posts.c.attempts - 1,
+            give_back=True,
         )
 
     async def mark_failed(self, post_id: int, worker: str, error: str) -> bool:

@@ -67,8 +67,7 @@ async def test_a_reclaimed_post_refuses_the_old_workers_outcome(store):
     assert await outbox.delivered(old[1].destination, "digest") == old[1].paper_ids
 
 
-async def test_more_outcomes_than_one_in_list_holds(store, monkeypatch):
-    monkeypatch.setattr("bot.store.outbox.IN_CHUNK", 2)
+async def test_a_group_of_failures_all_leave_the_ledger(store):
     outbox, _subs, _clock = await planned(store, 5)
     claimed = await outbox.claim(worker="w")
     results = await asyncio.gather(
