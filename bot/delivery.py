@@ -175,24 +175,27 @@ class Relay:
                 # not lost, it ends the wait below at once.
                 self.kick.clear()
                 room = self.concurrency - self._in_flight
-                claimed: list[ClaimedPost] = []
                 if room > 0:
+                    wanted = min(limit, room)
                     try:
                         claimed = await self.outbox.claim(
-                            worker=self.worker, limit=min(limit, room), lease=self.lease
+                            worker=self.worker, limit=wanted, lease=self.lease
                         )
                     except Exception:
                         log.exception("relay pass failed")
-                if claimed:
-                    self._in_flight += len(claimed)
-                    batch = asyncio.create_task(self._deliver_in_background(claimed))
-                    batches.add(batch)
-                    batch.add_done_callback(batches.discard)
-                    continue  # there may be more due
+                        claimed = []
+                    if claimed:
+                        self._in_flight += len(claimed)
+                        batch = asyncio.create_task(self._deliver_in_background(claimed))
+                        batches.add(batch)
+                        batch.add_done_callback(batches.discard)
+                    if len(claimed) == wanted:
+                        continue  # there may be more due
+                # Nothing else is due now: wait for a kick or the interval, and, when the
+                # posts in flight leave no room, for a batch to finish and make some.
                 kicked = asyncio.ensure_future(self.kick.wait())
-                await asyncio.wait(
-                    {kicked, *batches}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
-                )
+                wake = {kicked, *batches} if room <= 0 else {kicked}
+                await asyncio.wait(wake, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
                 kicked.cancel()
         finally:
             if batches:

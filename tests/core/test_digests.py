@@ -375,6 +375,51 @@ async def test_a_stop_or_kick_during_a_claim_is_not_lost(store, digests, monkeyp
         await running
 
 
+async def test_an_idle_relay_claims_only_when_kicked_or_full(store, digests, monkeypatch):
+    """A claim that found less than it asked for means nothing else is due: the relay
+    waits for a kick or its interval, not for its batches to finish (a claim at the end of
+    a fan-out would only delay the stop, and cost a busy event loop a transaction)."""
+    await plan_fan_out(store, digests, 7)
+    digests.adapter = adapter = GatedAdapter()
+    claims: list[int] = []  # posts asked for, per claim started
+    claim = digests.outbox.claim
+
+    async def counted_claim(**kwargs):
+        claims.append(kwargs["limit"])
+        return await claim(**kwargs)
+
+    monkeypatch.setattr(digests.outbox, "claim", counted_claim)
+    relay = digests.new_relay(concurrency=4)
+    finished: asyncio.Queue[int] = asyncio.Queue()
+    deliver = relay._deliver_batch
+
+    async def tracked(claimed):
+        try:
+            return await deliver(claimed)
+        finally:
+            finished.put_nowait(len(claimed))
+
+    monkeypatch.setattr(relay, "_deliver_batch", tracked)
+    running = asyncio.create_task(relay.run_forever(interval=3600, limit=3))
+    await adapter.wait_in_flight(4)  # full: 3 + 1
+    adapter.release.set()
+    delivered = 0
+    async with asyncio.timeout(5):
+        while delivered < 7:
+            delivered += await finished.get()
+    before = len(claims)
+    for _ in range(50):  # the last batch has finished: no claim follows
+        await asyncio.sleep(0)
+    assert len(claims) == before
+    relay.kick.set()  # a newly planned digest: one claim
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(claims) == before + 1
+    await relay.stop()
+    await running
+    assert len(adapter.posts) == 7
+
+
 async def test_batches_of_one_fan_out_hand_adapters_one_reply_object(store, digests):
     """Adapters memoise rendering per Reply; across batches the relay passes the same
     object, so a thousand-channel digest is looked up by identity, not compared card by card."""
