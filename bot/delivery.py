@@ -13,7 +13,6 @@ records what happened, so that nothing is lost and nothing is posted twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import socket
@@ -23,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import orjson
 
 from bot.digest import compose_post
 from bot.metrics import Metrics
@@ -282,10 +283,11 @@ class _ReplyCache:
     def __init__(self, papers: dict[str, Paper], intern: Callable[[Reply], Reply]) -> None:
         self.papers = papers
         self._intern = intern
-        self._replies: dict[tuple[str, str, tuple[str, ...]], Reply] = {}
+        self._replies: dict[tuple[str, bytes, tuple[str, ...]], Reply] = {}
 
     def compose(self, post: ClaimedPost) -> Reply:
-        key = (post.kind, json.dumps(post.heading, sort_keys=True), tuple(post.paper_ids))
+        heading = orjson.dumps(post.heading, option=orjson.OPT_SORT_KEYS)
+        key = (post.kind, heading, tuple(post.paper_ids))
         reply = self._replies.get(key)
         if reply is None:
             found = [self.papers[i] for i in post.paper_ids if i in self.papers]
