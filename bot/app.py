@@ -45,7 +45,6 @@ ADAPTERS: dict[str, str] = {
 CONSOLE_DESTINATION = Destination(platform="console", workspace="local", channel="console")
 
 
-
 @contextlib.contextmanager
 def long_lived_frozen() -> Iterator[None]:
     """Keep what is alive now (modules, SDK clients, caches: what start-up built) out of
@@ -57,6 +56,7 @@ def long_lived_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
 
 class ConfigError(ValueError):
     """A configuration that cannot work; the message says which setting to fix."""
