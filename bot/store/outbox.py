@@ -121,12 +121,17 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _column_value(raw: RawConnection, column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS and value is not None:
-        return orjson.dumps(value).decode()
+def _param(raw: RawConnection, value: Any) -> Any:
+    """``value`` as the driver takes it: SQLite holds times as SQLAlchemy writes them."""
     if isinstance(value, datetime) and raw.dialect == "sqlite":
         return sqlite_datetime(value)
     return value
+
+
+def _column_value(raw: RawConnection, column: str, value: Any) -> Any:
+    if column in _JSON_COLUMNS and value is not None:
+        return orjson.dumps(value).decode()
+    return _param(raw, value)
 
 
 async def _write_outcomes(conn: Any, batch: list[Outcome]) -> list[bool]:
@@ -305,13 +310,12 @@ class Outbox:
             select_due = _CLAIM_SELECT
             if raw.dialect == "postgresql":
                 select_due += " FOR UPDATE OF p SKIP LOCKED"
-            stamp = (lambda t: sqlite_datetime(t)) if raw.dialect == "sqlite" else (lambda t: t)
-            rows = await raw.fetch(select_due, [stamp(now), stamp(now - lease), limit])
+            rows = await raw.fetch(select_due, [_param(raw, now), _param(raw, now - lease), limit])
             if not rows:
                 return []
             await raw.execute(
                 _ids_in(raw, _CLAIM_UPDATE),
-                [worker, stamp(now), _ids_param(raw, [r[0] for r in rows])],
+                [worker, _param(raw, now), _ids_param(raw, [r[0] for r in rows])],
             )
         return [
             ClaimedPost(
