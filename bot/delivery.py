@@ -108,7 +108,10 @@ class Relay:
         self._replies: OrderedDict[Reply, Reply] = OrderedDict()
 
     def _intern(self, reply: Reply) -> Reply:
-        known = self._replies.setdefault(reply, reply)
+        try:
+            known = self._replies.setdefault(reply, reply)
+        except TypeError:  # an unhashable field (a list where a tuple belongs)
+            return reply
         self._replies.move_to_end(known)
         while len(self._replies) > INTERNED_REPLIES:
             self._replies.popitem(last=False)
