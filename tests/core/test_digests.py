@@ -9,7 +9,16 @@ import pytest
 from bot.delivery import Relay
 from bot.digest import DigestPlanner
 from bot.leader import LeaderLock
-from bot.models import Destination, DigestFormat, PostResult, PostStatus, ReplyKind, Subscription
+from bot.models import (
+    Card,
+    Destination,
+    DigestFormat,
+    PostResult,
+    PostStatus,
+    Reply,
+    ReplyKind,
+    Subscription,
+)
 from bot.schedule import next_slot
 from bot.scheduler import Scheduler
 from bot.store.outbox import Outbox
@@ -431,3 +440,9 @@ async def test_batches_of_one_fan_out_hand_adapters_one_reply_object(store, dige
     replies = [posted.reply for posted in digests.adapter.posts]
     assert len({id(r) for r in replies}) == 1
     assert [c.paper_id for c in replies[0].cards] == ["2611.10002", "2611.10003", "2611.10001"]
+
+
+async def test_a_reply_that_cannot_be_hashed_is_posted_as_it_is(digests):
+    reply = Reply(text="cards in a list", cards=[Card("2611.10001", "t", "u")])  # type: ignore[arg-type]
+    assert digests.relay._intern(reply) is reply
+    assert digests.relay._intern(Reply(text="x")) is digests.relay._intern(Reply(text="x"))
