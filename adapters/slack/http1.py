@@ -270,6 +270,43 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _Slots:
+    """At most ``size`` holders at once, served first come first served.
+
+    Not ``asyncio.Semaphore``: on Python 3.11 its release scans the waiters from the front,
+    past those already woken but not yet running, which is quadratic when a fan-out queues
+    a thousand requests for 250 connections. Here acquire and release are O(1).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot just as we left
+                self._release()
+            raise  # a cancelled waiter stays queued; _release skips it
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes straight to the next in line
+                return
+        self._free += 1
+
+
 class KeepAlivePool:
     """Up to ``max_connections`` kept-alive connections to the origin of ``base_url``.
 
@@ -306,7 +343,7 @@ class KeepAlivePool:
             self._ssl = ssl_context or ssl.create_default_context()
         self.timeout = timeout
         self.idle_timeout = idle_timeout
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = _Slots(max_connections)
         self._idle: deque[_Connection] = deque()
         self.connections_opened = 0
         self._closed = False

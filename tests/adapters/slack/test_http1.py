@@ -20,6 +20,7 @@ from adapters.slack.http1 import (
     RequestDropped,
     Response,
     ResponseParser,
+    _Slots,
 )
 
 # --- the parser -----------------------------------------------------------------------
@@ -442,3 +443,54 @@ async def test_plain_http_through_a_proxy_sends_absolute_targets(raw_server, poo
 def test_only_http_proxies_are_accepted():
     with pytest.raises(ValueError, match="proxies"):
         KeepAlivePool("https://slack.com/api/", proxy="socks5://127.0.0.1:1080")
+
+
+# --- connection slots ---------------------------------------------------------------------
+
+
+async def test_slots_cap_holders_and_serve_waiters_in_order():
+    slots, held, order = _Slots(2), [], []
+    release = asyncio.Event()
+
+    async def hold(name: str) -> None:
+        async with slots:
+            held.append(name)
+            order.append(name)
+            await release.wait()
+            held.remove(name)
+
+    tasks = [asyncio.create_task(hold(n)) for n in "abcde"]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert held == ["a", "b"]  # the others queue
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == list("abcde") and held == []
+
+
+async def test_a_cancelled_waiter_neither_keeps_nor_loses_a_slot():
+    slots = _Slots(1)
+    entered: list[str] = []
+
+    async def take(name: str) -> None:
+        async with slots:
+            entered.append(name)
+
+    await slots.__aenter__()  # the test holds the only slot
+    gave_up = asyncio.create_task(take("gave_up"))
+    handed = asyncio.create_task(take("handed"))
+    after = asyncio.create_task(take("after"))
+    await asyncio.sleep(0)  # all three queue
+    gave_up.cancel()  # cancelled while waiting: stays queued, skipped later
+    with pytest.raises(asyncio.CancelledError):
+        await gave_up
+    await slots.__aexit__(None, None, None)  # hands the slot to `handed`...
+    handed.cancel()  # ...which is cancelled before it runs, and passes the slot on
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+    async with asyncio.timeout(5):
+        await after
+    assert entered == ["after"]
+    async with slots:  # and the slot is free again
+        entered.append("test")
+    assert entered == ["after", "test"]
