@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "slack": "bench.bench_slack:run",
     "watches": "bench.bench_watches:run",
     "fanout": "bench.bench_fanout:run",
+    "outbox": "bench.bench_outbox:run",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
