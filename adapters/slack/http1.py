@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_CACHED_HEADS = 64  # distinct request heads (method, path, headers) kept encoded
 
 
 class HTTPClientError(Exception):
@@ -211,6 +212,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._parser: ResponseParser | None = None
         self._waiter: asyncio.Future[Response] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._keep_open = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -241,19 +243,36 @@ class _Connection(asyncio.Protocol):
                 self._finish(error)
 
     def exchange(
-        self, request: bytes, *, head_only: bool = False, keep_open: bool = False
+        self,
+        request: bytes,
+        *,
+        head_only: bool = False,
+        keep_open: bool = False,
+        timeout: float | None = None,
     ) -> asyncio.Future[Response]:
-        """Send ``request``; the future gets its response. ``keep_open``: the connection
+        """Send ``request``; the future gets its response, or TimeoutError (and the
+        connection is closed) after ``timeout`` seconds. ``keep_open``: the connection
         stays open whatever the response says (a tunnel answered by an HTTP/1.0 proxy)."""
         assert self.transport is not None and self._waiter is None
         self._keep_open = keep_open
         self._parser = ResponseParser(head_only=head_only)
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        if timeout is not None:
+            # A timer of our own: asyncio.timeout() costs several times more per request.
+            self._timer = loop.call_later(timeout, self._time_out)
         self.transport.write(request)
         return self._waiter
 
+    def _time_out(self) -> None:
+        self._timer = None
+        self._finish(TimeoutError("no complete response in time"))
+
     def _finish(self, outcome: Response | BaseException) -> None:
         waiter, self._waiter, self._parser = self._waiter, None, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if isinstance(outcome, BaseException):
             self.close()
             if waiter is not None and not waiter.done():
@@ -344,6 +363,7 @@ class KeepAlivePool:
         self.timeout = timeout
         self.idle_timeout = idle_timeout
         self._slots = _Slots(max_connections)
+        self._heads: dict[tuple[str, ...], bytes] = {}
         self._idle: deque[_Connection] = deque()
         self.connections_opened = 0
         self._closed = False
@@ -362,13 +382,20 @@ class KeepAlivePool:
 
     def encode(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         """The request's bytes (``path`` is relative to the base URL's path)."""
-        lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
-        if self._ssl is None:  # a tunnel carries them once, in its CONNECT
-            lines += [f"{name}: {value}" for name, value in self._proxy_headers.items()]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        key = (method, path, *headers.items())
+        head = self._heads.get(key)
+        if head is None:  # a fan-out sends one head thousands of times: encode it once
+            lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
+            if self._ssl is None:  # a tunnel carries them once, in its CONNECT
+                lines += [f"{name}: {value}" for name, value in self._proxy_headers.items()]
+            lines += [f"{name}: {value}" for name, value in headers.items()]
+            head = "".join(f"{line}\r\n" for line in lines).encode("latin-1")
+            if len(self._heads) >= MAX_CACHED_HEADS:
+                self._heads.clear()
+            self._heads[key] = head
         if body or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+            return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+        return head + b"\r\n"
 
     async def request(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes = b""
@@ -380,8 +407,9 @@ class KeepAlivePool:
         async with self._slots:
             connection = self._idle_connection() or await self._connect()
             try:
-                async with asyncio.timeout(self.timeout):
-                    response = await connection.exchange(raw, head_only=method == "HEAD")
+                response = await connection.exchange(
+                    raw, head_only=method == "HEAD", timeout=self.timeout
+                )
             except BaseException:
                 connection.close()
                 raise

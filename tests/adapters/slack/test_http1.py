@@ -389,6 +389,25 @@ async def test_a_closed_pool_refuses_new_requests(raw_server, pool_for):
         await post(pool)
 
 
+@given(
+    st.sampled_from(["GET", "POST", "HEAD"]),
+    st.dictionaries(header_names, header_values, max_size=3),
+    st.binary(max_size=20),
+)
+def test_requests_encode_the_same_whether_their_head_is_cached_or_not(method, headers, body):
+    pool = KeepAlivePool("http://127.0.0.1:9/api/")
+    lines = [f"{method} /api/chat.postMessage HTTP/1.1", "Host: 127.0.0.1:9"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    expected = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    first = pool.encode(method, "chat.postMessage", headers, body)
+    assert first == expected
+    assert pool.encode(method, "chat.postMessage", dict(headers), body) == expected  # cached
+    other = {**headers, "X-Other": "1"}
+    assert b"X-Other: 1\r\n" in pool.encode(method, "chat.postMessage", other, body)
+
+
 def test_only_http_urls_are_accepted():
     with pytest.raises(ValueError, match="not an http"):
         KeepAlivePool("ftp://example.org/")
