@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -38,6 +39,14 @@ class RawConnection:
             # transaction (and its locks) the caller opened.
             await conn.exec_driver_sql("SELECT 1")
         return cls(driver, dialect)
+
+    def among(self, values: Sequence[Any], sql_type: str = "int") -> tuple[str, Any]:
+        """Membership in ``values``, however many, as one bound parameter: the SQL to
+        write after a column (`` = ANY(?::int[])`` on PostgreSQL, `` IN (SELECT value FROM
+        json_each(?))`` on SQLite) and the parameter to bind for it."""
+        if self.dialect == "postgresql":
+            return f" = ANY(?::{sql_type}[])", list(values)
+        return " IN (SELECT value FROM json_each(?))", orjson.dumps(list(values)).decode()
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self.dialect == "postgresql":

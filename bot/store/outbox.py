@@ -90,29 +90,16 @@ _CLAIM_SELECT = (
     "ORDER BY p.id LIMIT ?"
 )
 # A post claimed again after a lost claim or an unknown outcome must be reconciled first.
+# This and the next two end with a column: RawConnection.among() completes them.
 _CLAIM_UPDATE = (
     f"UPDATE posts SET status = '{SENDING}', claimed_by = ?, claimed_at = ?, "
     "attempts = attempts + 1, needs_reconcile = CASE "
     f"WHEN status IN ('{SENDING}', '{UNKNOWN}') THEN TRUE ELSE needs_reconcile END "
-    "WHERE id IN {ids}"
+    "WHERE id"
 )
-_OWNERS = f"SELECT id, claimed_by FROM posts WHERE status = '{SENDING}' AND id IN {{ids}}"
-_RELEASE_PAPERS = "DELETE FROM deliveries WHERE post_id IN {ids}"
+_OWNERS = f"SELECT id, claimed_by FROM posts WHERE status = '{SENDING}' AND id"
+_RELEASE_PAPERS = "DELETE FROM deliveries WHERE post_id"
 _JSON_COLUMNS = frozenset({"message_ids"})
-
-
-def _ids_in(raw: RawConnection, statement: str) -> str:
-    """``statement`` with its ``{ids}`` list taken from one parameter (any length)."""
-    ids = (
-        "(SELECT value FROM json_each(?))"
-        if raw.dialect == "sqlite"
-        else "(SELECT unnest(?::int[]))"
-    )
-    return statement.replace("{ids}", ids)
-
-
-def _ids_param(raw: RawConnection, ids: Sequence[int]) -> Any:
-    return orjson.dumps(list(ids)).decode() if raw.dialect == "sqlite" else list(ids)
 
 
 def _json(value: Any) -> Any:
@@ -143,11 +130,11 @@ async def _write_outcomes(conn: Any, batch: list[Outcome]) -> list[bool]:
     of values, instead of a statement per post: a fan-out records a thousand at once.
     """
     raw = await RawConnection.of(conn)
-    ids = sorted({outcome.post_id for outcome in batch})
-    owners = _ids_in(raw, _OWNERS) + " ORDER BY id"
+    among, ids = raw.among(sorted({outcome.post_id for outcome in batch}))
+    owners = _OWNERS + among + " ORDER BY id"
     if raw.dialect == "postgresql":
         owners += " FOR UPDATE"
-    owner = {int(i): str(w) for i, w in await raw.fetch(owners, [_ids_param(raw, ids)])}
+    owner = {int(i): str(w) for i, w in await raw.fetch(owners, [ids])}
     applied: list[bool] = []
     shapes: dict[tuple[tuple[str, ...], bool], list[list[Any]]] = defaultdict(list)
     released: list[int] = []
@@ -174,7 +161,8 @@ async def _write_outcomes(conn: Any, batch: list[Outcome]) -> list[bool]:
             rows,
         )
     if released:
-        await raw.execute(_ids_in(raw, _RELEASE_PAPERS), [_ids_param(raw, released)])
+        among, ids = raw.among(released)
+        await raw.execute(_RELEASE_PAPERS + among, [ids])
     return applied
 
 
@@ -313,10 +301,8 @@ class Outbox:
             rows = await raw.fetch(select_due, [_param(raw, now), _param(raw, now - lease), limit])
             if not rows:
                 return []
-            await raw.execute(
-                _ids_in(raw, _CLAIM_UPDATE),
-                [worker, _param(raw, now), _ids_param(raw, [r[0] for r in rows])],
-            )
+            among, ids = raw.among([r[0] for r in rows])
+            await raw.execute(_CLAIM_UPDATE + among, [worker, _param(raw, now), ids])
         return [
             ClaimedPost(
                 id=post_id,

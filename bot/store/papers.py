@@ -10,8 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from itertools import islice
 
-import orjson
-
 from bot.models import Paper, utcnow
 from bot.query import Query
 from bot.store.database import Database
@@ -221,27 +219,16 @@ class PaperStore:
         if not ids:
             return []
         async with self.db.reader() as raw:
-            if raw.dialect == "postgresql":
-                sql = f"SELECT {_COLUMNS} FROM papers WHERE paper_id = ANY(?::text[])"
-                rows = await raw.fetch(sql, [list(ids)])
-            else:
-                sql = (
-                    f"SELECT {_COLUMNS} FROM papers "
-                    "WHERE paper_id IN (SELECT value FROM json_each(?))"
-                )
-                rows = await raw.fetch(sql, [orjson.dumps(list(ids)).decode()])
+            among, param = raw.among(ids, "text")
+            rows = await raw.fetch(f"SELECT {_COLUMNS} FROM papers WHERE paper_id{among}", [param])
         by_id = {row[0]: decode(row) for row in rows}
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
     async def _by_row_ids(self, raw: RawConnection, row_ids: Sequence[int]) -> list[Paper]:
         if not row_ids:
             return []
-        if raw.dialect == "postgresql":
-            sql = f"SELECT id, {_COLUMNS} FROM papers WHERE id = ANY(?::int[])"
-            rows = await raw.fetch(sql, [list(row_ids)])
-        else:
-            sql = f"SELECT id, {_COLUMNS} FROM papers WHERE id IN (SELECT value FROM json_each(?))"
-            rows = await raw.fetch(sql, [orjson.dumps(list(row_ids)).decode()])
+        among, param = raw.among(row_ids)
+        rows = await raw.fetch(f"SELECT id, {_COLUMNS} FROM papers WHERE id{among}", [param])
         by_row = {row[0]: decode(row[1:]) for row in rows}
         return [by_row[i] for i in row_ids if i in by_row]
 

@@ -105,15 +105,8 @@ class UpsertResult:
 
 
 async def _existing(raw: RawConnection, ids: Sequence[str]) -> dict[str, tuple[int, Paper]]:
-    if raw.dialect == "postgresql":
-        sql = f"SELECT id, {_COLUMNS} FROM papers WHERE paper_id = ANY(?::text[])"
-        params: list[Any] = [list(ids)]
-    else:
-        sql = (
-            f"SELECT id, {_COLUMNS} FROM papers WHERE paper_id IN (SELECT value FROM json_each(?))"
-        )
-        params = [orjson.dumps(list(ids)).decode()]
-    rows = await raw.fetch(sql, params)
+    among, param = raw.among(ids, "text")
+    rows = await raw.fetch(f"SELECT id, {_COLUMNS} FROM papers WHERE paper_id{among}", [param])
     return {row[1]: (row[0], decode(row[1:])) for row in rows}
 
 
@@ -199,15 +192,8 @@ async def upsert_chunk(
     )
     if seen_only:
         stamp = sqlite_datetime(now) if dialect == "sqlite" else now
-        if dialect == "postgresql":
-            await raw.execute(
-                "UPDATE papers SET last_seen_at = ? WHERE id = ANY(?::int[])", [stamp, seen_only]
-            )
-        else:
-            await raw.execute(
-                "UPDATE papers SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-                [stamp, orjson.dumps(seen_only).decode()],
-            )
+        among, ids = raw.among(seen_only)
+        await raw.execute(f"UPDATE papers SET last_seen_at = ? WHERE id{among}", [stamp, ids])
     return UpsertResult(inserted=len(new_rows), updated=len(changed))
 
 
