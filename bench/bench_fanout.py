@@ -5,6 +5,9 @@ Slack's pace of one message per second per channel and answers 429 (with Retry-A
 when a post comes sooner. Reports the wall time against the least
 those limits allow (every channel in parallel: (messages per channel - 1) seconds, plus
 one round trip), the 429s received, and duplicates (must be 0).
+
+The fake shares this machine's two cores with the bot, so it is served by a lean HTTP
+server (``BENCH_FANOUT_FAKE=aiohttp``: the one the tests use, for comparison).
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ from bot.store import Database, PaperStore
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
 
+# The fake's HTTP server: "lean" (tests/fakes/lean_http.py, httptools) or "aiohttp" (the
+# tests' server, about twice the fake's CPU per request on the cores the bot is measured on)
+FAKE_SERVER = os.environ.get("BENCH_FANOUT_FAKE", "lean")
+
 
 @contextlib.asynccontextmanager
 async def fake_slack_process(tmp: Path) -> AsyncIterator[str]:
     """The fake Slack in a process of its own; yields its Web API base URL."""
     port_file = tmp / "fake-slack.port"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.slack", str(port_file), "1.0"
+        sys.executable, "-m", "tests.fakes.slack", str(port_file), "1.0", FAKE_SERVER
     )
     try:
         while not port_file.exists() or not port_file.read_text():  # noqa: ASYNC110

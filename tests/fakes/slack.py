@@ -19,15 +19,28 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 
+from tests.fakes import lean_http
+
 BOT_USER = "UBOT"
 TEAM = "T1"
+
+
+def _arguments(query: str, content_type: str, body: bytes) -> dict[str, Any]:
+    """A Web API call's arguments: the query string, then a JSON or form body."""
+    args: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if content_type == "application/json":
+        args.update(orjson.loads(body or b"{}"))
+    elif body:
+        args.update(parse_qsl(body.decode(), keep_blank_values=True))
+    return args
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -55,6 +68,17 @@ class Failure:
     drop_connection: bool = False
     hang: bool = False
 
+    def response(self) -> tuple[int, dict[str, str], str, bytes]:
+        """(status, headers, content type, body) of an answering failure."""
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(int(self.retry_after))
+        if self.body is not None:
+            return self.status, headers, "text/html", self.body.encode()
+        error = self.error or ("ratelimited" if self.status == 429 else "internal_error")
+        body = orjson.dumps({"ok": False, "error": error})
+        return self.status, headers, "application/json", body
+
 
 @dataclass
 class FakeSlack:
@@ -73,11 +97,15 @@ class FakeSlack:
     # many seconds after the channel's previous one gets 429 with Retry-After.
     channel_post_interval: float | None = None
     rate_limited: int = 0
+    # "lean": serve the Web API and /__state only, through lean_http (the benchmark's
+    # fake, which must not take the CPU the bot is measured on); "aiohttp": everything.
+    server: Literal["aiohttp", "lean"] = "aiohttp"
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = defaultdict(list)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._lean_server: lean_http.LeanHTTPServer | None = None
         self._release = asyncio.Event()
         self.port = 0
         self.response_arrived = asyncio.Condition()
@@ -90,6 +118,10 @@ class FakeSlack:
     # --- lifecycle ------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeSlack:
+        if self.server == "lean":
+            self._lean_server = await lean_http.LeanHTTPServer(self._lean).__aenter__()
+            self.port = self._lean_server.port
+            return self
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{token}", self._response_url)
@@ -109,6 +141,8 @@ class FakeSlack:
             await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._lean_server is not None:
+            await self._lean_server.__aexit__(*exc_info)
 
     @property
     def base(self) -> str:
@@ -175,40 +209,40 @@ class FakeSlack:
     # --- handlers -------------------------------------------------------------------
 
     async def _args(self, request: web.Request) -> dict[str, Any]:
-        args: dict[str, Any] = dict(request.query)
-        if request.method == "POST" and request.can_read_body:
-            raw = await request.read()
-            if request.content_type == "application/json":
-                args.update(orjson.loads(raw or b"{}"))
-            else:
-                args.update(parse_qsl(raw.decode(), keep_blank_values=True))
-        return args
+        raw = await request.read() if request.method == "POST" and request.can_read_body else b""
+        return _arguments(request.query_string, request.content_type, raw)
 
-    async def _api(self, request: web.Request) -> web.StreamResponse:
-        method = request.match_info["method"]
-        args = await self._args(request)
-        self.calls.append(Call(method, args, dict(request.headers)))
+    def answer(
+        self, method: str, args: dict[str, Any], headers: Mapping[str, str]
+    ) -> Failure | tuple[int, dict[str, str], dict[str, Any]]:
+        """A Web API call's answer, whichever server received it: a scripted failure,
+        or ``(status, headers, JSON body)``."""
+        self.calls.append(Call(method, args, dict(headers)))
         failures = self._failures.get(method)
         if failures:
-            failure = failures.pop(0)
-            return await self._fail(request, failure)
-        if not request.headers.get("Authorization", "").startswith("Bearer "):
-            return _json({"ok": False, "error": "not_authed"})
+            return failures.pop(0)
+        if not headers.get("Authorization", "").startswith("Bearer "):
+            return 200, {}, {"ok": False, "error": "not_authed"}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
-            return _json({"ok": False, "error": "unknown_method"})
+            return 200, {}, {"ok": False, "error": "unknown_method"}
         if method == "chat.postMessage" and self.channel_post_interval:
             channel, now = str(args.get("channel", "")), time.monotonic()
             wait = self._last_post.get(channel, -1e9) + self.channel_post_interval - now
             if wait > 0:
                 self.rate_limited += 1
-                return _json(
-                    {"ok": False, "error": "ratelimited"},
-                    status=429,
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
-                )
+                retry_after = str(max(1, math.ceil(wait)))
+                return 429, {"Retry-After": retry_after}, {"ok": False, "error": "ratelimited"}
             self._last_post[channel] = now
-        return _json(handler(args))
+        return 200, {}, handler(args)
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        args = await self._args(request)
+        outcome = self.answer(request.match_info["method"], args, request.headers)
+        if isinstance(outcome, Failure):
+            return await self._fail(request, outcome)
+        status, headers, data = outcome
+        return _json(data, status=status, headers=headers)
 
     async def _fail(self, request: web.Request, failure: Failure) -> web.StreamResponse:
         if failure.hang:
@@ -217,15 +251,28 @@ class FakeSlack:
             assert request.transport is not None
             request.transport.close()
             return web.Response()
-        headers = {}
-        if failure.retry_after is not None:
-            headers["Retry-After"] = str(int(failure.retry_after))
-        if failure.body is not None:
-            return web.Response(
-                status=failure.status, text=failure.body, headers=headers, content_type="text/html"
-            )
-        error = failure.error or ("ratelimited" if failure.status == 429 else "internal_error")
-        return _json({"ok": False, "error": error}, status=failure.status, headers=headers)
+        status, headers, content_type, body = failure.response()
+        return web.Response(status=status, body=body, headers=headers, content_type=content_type)
+
+    def _lean(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Any:
+        """The lean server's handler: the Web API and ``/__state``."""
+        path, _, query = target.partition("?")
+        if path == "/__state":
+            return 200, {"Content-Type": "application/json"}, orjson.dumps(self.state())
+        if not path.startswith("/api/"):
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        content_type = headers.get("Content-Type", "").partition(";")[0].strip()
+        args = _arguments(query, content_type, body)
+        outcome = self.answer(path.removeprefix("/api/"), args, headers)
+        if isinstance(outcome, Failure):
+            if outcome.hang:
+                return lean_http.HANG
+            if outcome.drop_connection:
+                return lean_http.DROP
+            status, extra, content_type, raw = outcome.response()
+            return status, {**extra, "Content-Type": content_type}, raw
+        status, extra, data = outcome
+        return status, {**extra, "Content-Type": "application/json"}, orjson.dumps(data)
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
@@ -365,16 +412,17 @@ class FakeSlack:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
     async def _state(self, request: web.Request) -> web.Response:
+        return _json(self.state())
+
+    def state(self) -> dict[str, Any]:
         """What the fake holds, for a test or benchmark running it in another process
-        (``cpu_seconds``: this process's CPU time so far)."""
-        return _json(
-            {
-                "messages": self.messages,
-                "rate_limited": self.rate_limited,
-                "calls": len(self.calls),
-                "cpu_seconds": time.process_time(),
-            }
-        )
+        (``GET /__state``; ``cpu_seconds``: this process's CPU time so far)."""
+        return {
+            "messages": self.messages,
+            "rate_limited": self.rate_limited,
+            "calls": len(self.calls),
+            "cpu_seconds": time.process_time(),
+        }
 
     @staticmethod
     def _strip(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
@@ -383,15 +431,18 @@ class FakeSlack:
         return {k: v for k, v in message.items() if k != "metadata"}
 
 
-async def _serve_forever(port_file: str, channel_post_interval: float | None) -> None:
-    async with FakeSlack(channel_post_interval=channel_post_interval) as fake:
+async def _serve_forever(
+    port_file: str, channel_post_interval: float | None, server: Literal["aiohttp", "lean"]
+) -> None:
+    async with FakeSlack(channel_post_interval=channel_post_interval, server=server) as fake:
         with open(port_file, "w") as out:  # noqa: ASYNC230 (once, at start-up)
             out.write(str(fake.port))
         await asyncio.Event().wait()
 
 
-if __name__ == "__main__":  # python -m tests.fakes.slack PORT_FILE [INTERVAL]: own process
+if __name__ == "__main__":  # python -m tests.fakes.slack PORT_FILE [INTERVAL [lean]]
     import sys
 
-    interval = float(sys.argv[2]) if len(sys.argv) > 2 else None
-    asyncio.run(_serve_forever(sys.argv[1], interval))
+    interval = float(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] else None
+    server = "lean" if sys.argv[3:4] == ["lean"] else "aiohttp"
+    asyncio.run(_serve_forever(sys.argv[1], interval, server))

@@ -1,4 +1,5 @@
-"""ChatPostSender (the lean chat.postMessage path) against the fake Slack on 127.0.0.1."""
+"""ChatPostSender (the lean chat.postMessage path) against the fake Slack on 127.0.0.1
+(both its aiohttp and its lean server)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from tests.fakes.slack import FakeSlack
 
 MESSAGE = render_reply(Reply(title="Results", cards=CARDS[:2], kind=ReplyKind.ALERT))[0]
 METADATA = metadata_for("digest:1:20261121T090000Z", 1, 2)
+
+
+@pytest.fixture(params=["aiohttp", "lean"])
+async def fake_slack(request: pytest.FixtureRequest) -> AsyncIterator[FakeSlack]:
+    """The sender's whole contract against both of the fake's servers: the benchmark's
+    lean one must fail the way the tests' aiohttp one does."""
+    async with FakeSlack(server=request.param) as fake:
+        yield fake
 
 
 @pytest.fixture
