@@ -36,6 +36,9 @@ from bot.store.subscriptions import SubscriptionStore
 log = logging.getLogger(__name__)
 
 INTERNED_REPLIES = 64  # distinct replies remembered across batches (a fan-out has one)
+# Posts of a batch started per event-loop turn: the first ones reach the network while the
+# rest are still being started, instead of after all 500 first steps have run.
+START_SLICE = 32
 
 PAUSE_REASONS = {
     PostStatus.GONE: "the channel is gone or the bot was removed from it",
@@ -149,7 +152,18 @@ class Relay:
                 stats.outcomes.append(outcome)
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
 
-            await asyncio.gather(*(one(p) for p in claimed))
+            tasks: list[asyncio.Task[None]] = []
+            try:
+                for started, post in enumerate(claimed, 1):
+                    tasks.append(asyncio.ensure_future(one(post)))
+                    if started % START_SLICE == 0:
+                        await asyncio.sleep(0)
+            except BaseException:  # cancelled while starting: as gather would, cancel them
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            await asyncio.gather(*tasks)
         finally:
             self._in_flight -= pending  # posts never started (the batch failed early)
         return stats

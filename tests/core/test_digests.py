@@ -429,6 +429,44 @@ async def test_an_idle_relay_claims_only_when_kicked_or_full(store, digests, mon
     assert len(adapter.posts) == 7
 
 
+async def test_a_batch_starts_its_posts_in_slices(store, digests, monkeypatch):
+    """The first posts of a batch are under way (on Slack: connecting, sending) before
+    its last ones are started, rather than after every post's first step has run."""
+    monkeypatch.setattr("bot.delivery.START_SLICE", 4)
+    await plan_fan_out(store, digests, 10)
+    started: list[str] = []
+    started_when_first_resumed: list[int] = []
+
+    class SteppingAdapter(RecordingAdapter):
+        async def post(self, dest, reply, *, key):
+            started.append(dest.channel)
+            await asyncio.sleep(0)  # one event-loop turn, as a socket write would take
+            if len(started_when_first_resumed) == 0:
+                started_when_first_resumed.append(len(started))
+            return await super().post(dest, reply, key=key)
+
+    digests.adapter = adapter = SteppingAdapter("console")
+    stats = await digests.new_relay().run_once(limit=10)
+    assert stats.sent == 10 and len(adapter.posts) == 10
+    assert started_when_first_resumed == [4]  # one slice by then, not all 10
+
+
+async def test_a_batch_cancelled_while_starting_leaves_nothing_in_flight(
+    store, digests, monkeypatch
+):
+    monkeypatch.setattr("bot.delivery.START_SLICE", 4)
+    await plan_fan_out(store, digests, 10)
+    digests.adapter = adapter = GatedAdapter()
+    relay = digests.new_relay()
+    batch = asyncio.create_task(relay.run_once(limit=10))
+    await adapter.wait_in_flight(4)  # the first slice is posting, the rest not started
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    assert adapter.in_flight == 0 and relay._in_flight == 0
+    assert adapter.posts == []
+
+
 async def test_batches_of_one_fan_out_hand_adapters_one_reply_object(store, digests):
     """Adapters memoise rendering per Reply; across batches the relay passes the same
     object, so a thousand-channel digest is looked up by identity, not compared card by card."""
