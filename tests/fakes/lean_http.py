@@ -26,6 +26,7 @@ DROP = "drop"
 HANG = "hang"
 Handler = Callable[[str, str, CIMultiDict[str], bytes], "Answer | str"]
 
+BACKLOG = 1024
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -138,8 +139,14 @@ class LeanHTTPServer:
 
     async def __aenter__(self) -> LeanHTTPServer:
         loop = asyncio.get_running_loop()
+        # A fan-out opens hundreds of connections at once: with asyncio's default backlog
+        # (100) the kernel drops SYNs while the loop is busy, and the client's first
+        # retransmission comes a whole second later.
         self._server = await loop.create_server(
-            lambda: _Exchange(self.handler, self._connections), self.host, self.port
+            lambda: _Exchange(self.handler, self._connections),
+            self.host,
+            self.port,
+            backlog=BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
