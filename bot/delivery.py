@@ -39,6 +39,9 @@ INTERNED_REPLIES = 64  # distinct replies remembered across batches (a fan-out h
 # Posts of a batch started per event-loop turn: the first ones reach the network while the
 # rest are still being started, instead of after all 500 first steps have run.
 START_SLICE = 32
+# Posts claimed first when work appears: the first messages leave within milliseconds
+# instead of after a 500-row claim; each full claim doubles the next, up to the limit.
+FIRST_CLAIM = 50
 
 PAUSE_REASONS = {
     PostStatus.GONE: "the channel is gone or the bot was removed from it",
@@ -184,9 +187,12 @@ class Relay:
 
         Batches overlap: while one waits on the platforms' pacing, the next is claimed,
         up to ``concurrency`` posts in flight, so a fan-out to more channels than one
-        batch holds still goes out in parallel. On ``stop`` the batches in flight finish.
+        batch holds still goes out in parallel. The first claim after a quiet spell takes
+        ``FIRST_CLAIM`` posts and each full one doubles the next, up to ``limit``. On
+        ``stop`` the batches in flight finish.
         """
         batches: set[asyncio.Task[None]] = set()
+        claim_size = FIRST_CLAIM
         try:
             while not self._stopping:
                 # Cleared before claiming: a kick (or stop) that comes while we claim is
@@ -194,7 +200,7 @@ class Relay:
                 self.kick.clear()
                 room = self.concurrency - self._in_flight
                 if room > 0:
-                    wanted = min(limit, room)
+                    wanted = min(limit, room, claim_size)
                     try:
                         claimed = await self.outbox.claim(
                             worker=self.worker, limit=wanted, lease=self.lease
@@ -208,7 +214,9 @@ class Relay:
                         batches.add(batch)
                         batch.add_done_callback(batches.discard)
                     if len(claimed) == wanted:
+                        claim_size = min(limit, claim_size * 2)
                         continue  # there may be more due
+                    claim_size = FIRST_CLAIM
                 # Nothing else is due now: wait for a kick or the interval, and, when the
                 # posts in flight leave no room, for a batch to finish and make some.
                 kicked = asyncio.ensure_future(self.kick.wait())

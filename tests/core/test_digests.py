@@ -429,6 +429,38 @@ async def test_an_idle_relay_claims_only_when_kicked_or_full(store, digests, mon
     assert len(adapter.posts) == 7
 
 
+async def test_claims_start_small_and_double_up_to_the_limit(store, digests, monkeypatch):
+    """The first posts of a fan-out leave after a small claim, not a 500-row one; then
+    each full claim doubles the next. A short claim (nothing else due) starts over."""
+    monkeypatch.setattr("bot.delivery.FIRST_CLAIM", 2)
+    await plan_fan_out(store, digests, 12)
+    digests.adapter = adapter = GatedAdapter()
+    adapter.release.set()
+    asked: list[int] = []
+    got: list[int] = []
+    fifth_claim = asyncio.Event()
+    claim = digests.outbox.claim
+
+    async def counted_claim(**kwargs):
+        asked.append(kwargs["limit"])
+        claimed = await claim(**kwargs)
+        got.append(len(claimed))
+        if len(got) == 5:
+            fifth_claim.set()
+        return claimed
+
+    monkeypatch.setattr(digests.outbox, "claim", counted_claim)
+    relay = digests.new_relay()
+    running = asyncio.create_task(relay.run_forever(interval=3600, limit=5))
+    await adapter.wait_until(lambda: len(adapter.posts) == 12)
+    assert (asked, got) == ([2, 4, 5, 5], [2, 4, 5, 1])
+    relay.kick.set()  # work may have appeared: small first again
+    await asyncio.wait_for(fifth_claim.wait(), 5)
+    assert asked[4] == 2
+    await relay.stop()
+    await running
+
+
 async def test_a_batch_starts_its_posts_in_slices(store, digests, monkeypatch):
     """The first posts of a batch are under way (on Slack: connecting, sending) before
     its last ones are started, rather than after every post's first step has run."""
