@@ -164,6 +164,7 @@ async def run() -> dict:
             minimum = messages_per_channel - 1.0
         await db.close()
     return {
+        "fake_server": FAKE_SERVER,
         "channels": WORKSPACES * CHANNELS_PER_WORKSPACE,
         "workspaces": WORKSPACES,
         "papers_per_digest": TOP,
