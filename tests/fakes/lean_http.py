@@ -127,8 +127,8 @@ class _Exchange(asyncio.Protocol):
 
 
 class LeanHTTPServer:
-    """Serves ``handler`` on ``host`` (an ephemeral port unless ``port``); an async context
-    manager. ``port`` is known once entered."""
+    """Serves ``handler`` on ``host`` (an ephemeral port unless ``port``): ``start`` and
+    ``close``, or use it as an async context manager. ``port`` is known once started."""
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self.handler = handler
@@ -137,7 +137,7 @@ class LeanHTTPServer:
         self._server: asyncio.Server | None = None
         self._connections: set[_Exchange] = set()
 
-    async def __aenter__(self) -> LeanHTTPServer:
+    async def start(self) -> LeanHTTPServer:
         loop = asyncio.get_running_loop()
         # A fan-out opens hundreds of connections at once: with asyncio's default backlog
         # (100) the kernel drops SYNs while the loop is busy, and the client's first
@@ -151,9 +151,16 @@ class LeanHTTPServer:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def close(self) -> None:
+        """Stop listening and close every connection, answered or not."""
         assert self._server is not None
         self._server.close()
         for connection in list(self._connections):
             connection.close()
         await self._server.wait_closed()
+
+    async def __aenter__(self) -> LeanHTTPServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -119,7 +119,7 @@ class FakeSlack:
 
     async def __aenter__(self) -> FakeSlack:
         if self.server == "lean":
-            self._lean_server = await lean_http.LeanHTTPServer(self._lean).__aenter__()
+            self._lean_server = await lean_http.LeanHTTPServer(self._lean).start()
             self.port = self._lean_server.port
             return self
         app = web.Application()
@@ -142,7 +142,7 @@ class FakeSlack:
         if self._runner is not None:
             await self._runner.cleanup()
         if self._lean_server is not None:
-            await self._lean_server.__aexit__(*exc_info)
+            await self._lean_server.close()
 
     @property
     def base(self) -> str:
