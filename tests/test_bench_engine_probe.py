@@ -1,0 +1,46 @@
+"""The engine probe (bench/engine_probe.py) measures a working FTS5 index."""
+
+import sqlite3
+import sys
+
+import pytest
+
+from bench import engine_probe
+
+
+def test_probe_reports_fts5_and_skips_tantivy_when_missing(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "tantivy", None)  # import tantivy -> ImportError
+    monkeypatch.setattr(engine_probe.tempfile, "tempdir", str(tmp_path))
+
+    result = engine_probe.run(300)
+
+    assert result["papers"] == 300
+    assert result["tokens_per_paper"] > 20  # titles, keywords, abstracts, authors
+    assert "not installed" in result["tantivy"]
+    (fts5,) = result["engines"]
+    assert fts5["engine"].startswith("FTS5")
+    assert fts5["cpu_us_per_paper"] > 0
+    assert fts5["analysis_plus_index_cpu_us"] == pytest.approx(
+        result["analysis_cpu_us_per_paper"] + fts5["cpu_us_per_paper"], abs=0.11
+    )
+    assert fts5["ceiling_papers_per_second"] == round(
+        result["cores"] / fts5["analysis_plus_index_cpu_us"] * 1e6
+    )
+    assert list(tmp_path.iterdir()) == []  # its scratch directory is gone
+
+
+def test_check_fails_on_an_index_missing_a_document(tmp_path):
+    documents, _ = engine_probe.analyzed(3)
+    db = sqlite3.connect(tmp_path / "x.db")
+    db.execute(
+        "CREATE VIRTUAL TABLE papers_fts USING fts5(title, keywords, abstract, authors, votes, "
+        "content='', columnsize=0, tokenize='ascii')"
+    )
+    db.executemany(
+        "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors, votes) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(i, *doc) for i, doc in enumerate(documents[:2], start=1)],
+    )
+    engine_probe._check_fts5(db, documents[:2])  # both there: no error
+    with pytest.raises(RuntimeError, match="paper 3"):
+        engine_probe._check_fts5(db, documents)
