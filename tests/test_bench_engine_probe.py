@@ -23,8 +23,8 @@ def test_probe_reports_fts5_and_skips_tantivy_when_missing(monkeypatch, tmp_path
     assert fts5["analysis_plus_index_cpu_us"] == pytest.approx(
         result["analysis_cpu_us_per_paper"] + fts5["cpu_us_per_paper"], abs=0.11
     )
-    assert fts5["ceiling_papers_per_second"] == round(
-        result["cores"] / fts5["analysis_plus_index_cpu_us"] * 1e6
+    assert fts5["ceiling_papers_per_second"] == pytest.approx(
+        result["cores"] / fts5["analysis_plus_index_cpu_us"] * 1e6, rel=5e-3
     )
     assert list(tmp_path.iterdir()) == []  # its scratch directory is gone
 
