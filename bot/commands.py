@@ -146,11 +146,9 @@ class Commands:
         An unreachable Hugging Face costs at most ``remote_budget`` once, then is skipped
         for a minute, so local results are never held up by it repeatedly.
         """
-        if self.lookup is None:
+        if self.lookup is None or self.remote_unreachable:
             return 0
         now = time.monotonic()
-        if self._remote_failed_at and now - self._remote_failed_at < REMOTE_COOLDOWN_SECONDS:
-            return 0
         try:
             papers = await asyncio.wait_for(
                 self.lookup.search(text, limit=20), timeout=self.remote_budget
@@ -164,16 +162,25 @@ class Commands:
             await self.store.upsert(papers)
         return len(papers)
 
+    @property
+    def remote_unreachable(self) -> bool:
+        """Whether Hugging Face failed to answer within the last minute (lookups are
+        skipped meanwhile, and replies say so instead of implying it found nothing)."""
+        failed = self._remote_failed_at
+        return failed is not None and time.monotonic() - failed < REMOTE_COOLDOWN_SECONDS
+
     async def _remote_paper(self, paper_id: str) -> Paper | None:
-        if self.lookup is None:
+        if self.lookup is None or self.remote_unreachable:
             return None
+        now = time.monotonic()
         try:
             paper = await asyncio.wait_for(
                 self.lookup.fetch_paper(paper_id), timeout=self.remote_budget * 2
             )
         except (TimeoutError, SourceError) as exc:
+            self._remote_failed_at = now
             reason = str(exc) or f"no answer within {self.remote_budget * 2:g} s"
-            log.info("remote lookup of %s failed: %s", paper_id, reason)
+            log.info("remote lookup of %s failed (skipped for a minute): %s", paper_id, reason)
             return None
         if paper is not None:
             await self.store.upsert([paper])
@@ -318,13 +325,19 @@ async def _search(core: Commands, request: CommandRequest) -> Reply:
         ["search", parsed.rest] + [f"--{k} {v}" for k, v in parsed.options.items() if k != "page"]
     )
     text = f"No paper matches all of `{query.source}`; closest matches:" if partial else ""
+    empty = f"No papers match `{query.source}`. Try fewer words or an OR."
+    if core.remote_unreachable:
+        empty = (
+            f"No stored paper matches `{query.source}`, and Hugging Face can't be reached "
+            "right now to search further. Try again later, or fewer words or an OR."
+        )
     return core._listing(
         papers,
         title=f"Search: {query.source}",
         text=text,
         command=command,
         page=page,
-        empty=f"No papers match `{query.source}`. Try fewer words or an OR.",
+        empty=empty,
     )
 
 
@@ -334,6 +347,12 @@ async def _paper(core: Commands, request: CommandRequest) -> Reply:
         raise UsageError("Give one arXiv id or paper URL, e.g. `/papers paper 2509.04664`.")
     paper_id = normalize_paper_id(raw)
     paper = await core.store.get(paper_id) or await core._remote_paper(paper_id)
+    if paper is None and core.remote_unreachable:
+        return Reply(
+            text=f"I don't have paper `{paper_id}`, and Hugging Face can't be reached right "
+            "now to look it up. Try again in a minute.",
+            kind=ReplyKind.INFO,
+        )
     if paper is None:
         return Reply(
             text=f"I don't know paper `{paper_id}`, and Hugging Face didn't either.",

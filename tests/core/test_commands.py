@@ -148,6 +148,38 @@ async def test_remote_search_fills_in_when_local_results_are_few(store, make_bot
     assert fake_hf.requests_to("/api/papers/search")
 
 
+async def test_empty_answers_say_when_hugging_face_could_not_be_asked(store, make_bot, fake_hf):
+    await store.upsert(TODAY)
+    source = HuggingFaceSource(fake_hf.url, timeout=2.0, max_attempts=1)
+    try:
+        answered = await make_bot(lookup=source).exec("search zxqvw")  # HF: nothing either
+        fake_hf.fail_next("/api/papers/search", status=503)
+        bot = make_bot(lookup=source)
+        failed = await bot.exec("search zxqvw")
+        unknown = await bot.exec("paper 2601.99999")  # skipped during the cool-down
+    finally:
+        await source.close()
+    assert answered.text == "No papers match `zxqvw`. Try fewer words or an OR."
+    assert failed.cards == () and "Hugging Face can't be reached right now" in failed.text
+    assert "`2601.99999`" in unknown.text and "can't be reached right now" in unknown.text
+    assert len(fake_hf.requests_to("/api/papers/search")) == 2
+    assert fake_hf.requests_to("/api/papers/2601.99999") == []
+
+
+async def test_a_failed_paper_lookup_is_not_reported_as_unknown(store, make_bot, fake_hf):
+    fake_hf.fail_next("/api/papers/*", status=502)
+    source = HuggingFaceSource(fake_hf.url, timeout=2.0, max_attempts=1)
+    try:
+        bot = make_bot(lookup=source)
+        failed = await bot.exec("paper 2611.04242")
+        search = await bot.exec("search anything")  # the same cool-down
+    finally:
+        await source.close()
+    assert "can't be reached right now" in failed.text and "didn't either" not in failed.text
+    assert "can't be reached right now" in search.text
+    assert fake_hf.requests_to("/api/papers/search") == []
+
+
 async def test_unreachable_hugging_face_costs_the_budget_once(store, make_bot, fake_hf):
     await store.upsert(TODAY)
     fake_hf.hang_next("/api/papers/search", times=5)
