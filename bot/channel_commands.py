@@ -136,7 +136,9 @@ async def watch(core: Commands, request: CommandRequest) -> Reply:
         await core.on_watches_changed()
     lines = [
         f"Watching `{query.source}` (#{watch.id}): new matching papers go to {_where(watch)}.",
-        f"It matched {matched} of the {total} papers of the last {WATCH_WINDOW_DAYS} days.",
+        f"It matched {matched} of the {total} papers of the last {WATCH_WINDOW_DAYS} days."
+        if total
+        else f"No papers of the last {WATCH_WINDOW_DAYS} days are stored yet to try it on.",
     ]
     if total >= 20 and matched / total >= BROAD_SHARE:
         lines.append(

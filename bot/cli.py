@@ -443,7 +443,11 @@ def watch_test(
 
     matched, total, found = _run(main())
     share = f" ({matched / total:.0%})" if total else ""
-    text = f"Matched {matched} of the {total} papers of the last {days} days{share}."
+    text = (
+        f"Matched {matched} of the {total} papers of the last {days} days{share}."
+        if total
+        else f"No papers of the last {days} days are stored yet to try it on."
+    )
     cards = () if found.partial else tuple(Card.from_paper(p) for p in found.papers)
     for renderable in render_reply(Reply(title=f"Watch: {parsed.source}", text=text, cards=cards)):
         out.print(renderable)

@@ -122,6 +122,12 @@ def test_db_upgrade_is_idempotent(data_dir):
     assert "up to date" in paperboy(data_dir, "db", "upgrade").stderr
 
 
+def test_watch_test_on_an_empty_library_says_there_is_nothing_to_try(tmp_path):
+    result = paperboy(tmp_path, "watch", "test", "mamba")
+    assert "No papers of the last 30 days are stored yet" in result.stdout
+    assert "Matched" not in result.stdout
+
+
 def test_watch_test_shows_what_a_query_would_match(data_dir, imported):
     result = paperboy(data_dir, "watch", "test", '"video generation"', "--days", "5000")
     assert "Matched " in result.stdout and "papers of the last 5000 days" in result.stdout

@@ -61,6 +61,13 @@ async def alerts(store, clock, make_bot):
     return Pipeline()
 
 
+async def test_watch_on_an_empty_library_does_not_claim_a_count(store, alerts):
+    reply = await alerts.bot().exec("watch mamba")
+    assert "(#1)" in reply.text
+    assert "No papers of the last 30 days are stored yet" in reply.text
+    assert "matched" not in reply.text
+
+
 async def test_watch_reports_recent_matches_and_then_alerts_by_dm(store, alerts):
     await store.upsert([paper("2611.30001", "Mamba for Vision", age_days=3)])
     bot = alerts.bot()
