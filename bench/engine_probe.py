@@ -1,7 +1,7 @@
 """What indexing alone costs per paper, FTS5 against tantivy, on the same documents.
 
 ``python -m bench.engine_probe [PAPERS]`` (default 100,000) analyzes synthetic papers
-once with paperboy's analyzer (``bot.query.index_fields``), then indexes the same
+once with paperboy's analyzer (``bot.store.fulltext.fts_document``), then indexes the same
 analyzed text
 
 * into a contentless FTS5 table configured as the store's (``ascii`` tokenizer,
@@ -30,32 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import generate
-from bot.query import index_fields
-from bot.store.fulltext import vote_tokens
+from bot.store.fulltext import fts_document
+from bot.store.writer import _MERGING, Document
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engine_probe.json"
 BATCH = 5000
 COLUMNS = ("title", "keywords", "abstract", "authors", "votes")
-
-Document = tuple[str, str, str, str, str]
 
 
 def analyzed(count: int) -> tuple[list[Document], float]:
     """``count`` analyzed papers and the CPU seconds the analysis took."""
     papers = list(generate(count))
     started = time.process_time()
-    documents = []
-    for paper in papers:
-        fields = index_fields(paper)
-        documents.append(
-            (
-                fields["title"],
-                fields["keywords"],
-                fields["abstract"],
-                fields["authors"],
-                vote_tokens(paper.upvotes),
-            )
-        )
+    documents = [fts_document(paper) for paper in papers]  # what the store indexes
     return documents, time.process_time() - started
 
 
@@ -77,7 +64,8 @@ def probe_fts5(documents: Sequence[Document], directory: Path) -> dict[str, Any]
             f"CREATE VIRTUAL TABLE {table} USING fts5({columns}, "
             "content='', columnsize=0, detail=full, tokenize='ascii')"
         )
-        for setting, value in (("hashsize", 33554432), ("automerge", 0), ("crisismerge", 1000)):
+        settings = {"hashsize": 33554432, **_MERGING["bulk"]}  # as migrations and bulk() set
+        for setting, value in settings.items():
             db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('{setting}', {value})")
     seconds = {"insert": 0.0, "commit": 0.0}
 

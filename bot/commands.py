@@ -347,17 +347,14 @@ async def _paper(core: Commands, request: CommandRequest) -> Reply:
         raise UsageError("Give one arXiv id or paper URL, e.g. `/papers paper 2509.04664`.")
     paper_id = normalize_paper_id(raw)
     paper = await core.store.get(paper_id) or await core._remote_paper(paper_id)
-    if paper is None and core.remote_unreachable:
-        return Reply(
-            text=f"I don't have paper `{paper_id}`, and Hugging Face can't be reached right "
-            "now to look it up. Try again in a minute.",
-            kind=ReplyKind.INFO,
-        )
     if paper is None:
-        return Reply(
-            text=f"I don't know paper `{paper_id}`, and Hugging Face didn't either.",
-            kind=ReplyKind.INFO,
+        text = (
+            f"I don't have paper `{paper_id}`, and Hugging Face can't be reached right now "
+            "to look it up. Try again in a minute."
+            if core.remote_unreachable
+            else f"I don't know paper `{paper_id}`, and Hugging Face didn't either."
         )
+        return Reply(text=text, kind=ReplyKind.INFO)
     return Reply(
         title=paper.title,
         cards=(Card.from_paper(paper, summary_chars=700),),
