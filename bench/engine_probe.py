@@ -7,6 +7,8 @@ analyzed text
 * into a contentless FTS5 table configured as the store's (``ascii`` tokenizer,
   ``detail=full``, ``columnsize=0``, 32 MiB hash, merging deferred to one ``optimize``),
   5,000 papers per transaction, with the stdlib ``sqlite3`` (no asyncio, no rows table);
+  then the same with ``detail=column`` (no phrase queries) and ``detail=none`` (no
+  phrases, no column filters), to show what the search features cost at indexing time;
 * into tantivy (PyPI ``tantivy``, not a paperboy dependency: the probe skips it when it
   is not installed), whitespace tokenizer, positions, on 1 and on 2 indexing threads.
 
@@ -53,16 +55,20 @@ def _timed(work: Callable[[], None]) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def probe_fts5(documents: Sequence[Document], directory: Path) -> dict[str, Any]:
-    """The store's two FTS5 tables, fed as a bulk import feeds them."""
-    db = sqlite3.connect(directory / "fts5.db", isolation_level=None)
+def probe_fts5(
+    documents: Sequence[Document], directory: Path, detail: str = "full"
+) -> dict[str, Any]:
+    """The store's two FTS5 tables, fed as a bulk import feeds them (``detail`` other
+    than the store's ``full``: the big table only, the title table stays as it is)."""
+    db = sqlite3.connect(directory / f"fts5-{detail}.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     tables = {"papers_fts": ", ".join(COLUMNS), "papers_head_fts": "title, keywords, votes"}
     for table, columns in tables.items():
+        level = detail if table == "papers_fts" else "full"
         db.execute(
             f"CREATE VIRTUAL TABLE {table} USING fts5({columns}, "
-            "content='', columnsize=0, detail=full, tokenize='ascii')"
+            f"content='', columnsize=0, detail={level}, tokenize='ascii')"
         )
         settings = {"hashsize": 33554432, **_MERGING["bulk"]}  # as migrations and bulk() set
         for setting, value in settings.items():
@@ -94,11 +100,12 @@ def probe_fts5(documents: Sequence[Document], directory: Path) -> dict[str, Any]
 
     cpu, wall = _timed(insert)
     merge_cpu, merge_wall = _timed(optimize)
-    _check_fts5(db, documents)
+    _check_fts5(db, documents, detail)
     db.close()
     count = len(documents)
     return {
-        "engine": f"FTS5 (SQLite {sqlite3.sqlite_version})",
+        "engine": f"FTS5 (SQLite {sqlite3.sqlite_version})"
+        + ("" if detail == "full" else f" detail={detail}"),
         "threads": 1,
         "cpu_us_per_paper": round((cpu + merge_cpu) / count * 1e6, 1),
         "wall_us_per_paper": round((wall + merge_wall) / count * 1e6, 1),
@@ -110,20 +117,27 @@ def probe_fts5(documents: Sequence[Document], directory: Path) -> dict[str, Any]
     }
 
 
-def _check_fts5(db: sqlite3.Connection, documents: Sequence[Document]) -> None:
-    """Raise unless sampled documents are found by a phrase of their own abstract (a
-    probe of an index that does not work would measure nothing)."""
+def _check_fts5(
+    db: sqlite3.Connection, documents: Sequence[Document], detail: str = "full"
+) -> None:
+    """Raise unless sampled documents are found by a phrase of their own abstract, or
+    what of it ``detail`` can answer (a probe of an index that does not work would
+    measure nothing)."""
     step = max(1, len(documents) // 50)
     for rowid in range(1, len(documents) + 1, step):
         words = documents[rowid - 1][2].split()[:3]
         if not words:
             continue
-        phrase = '{abstract} : "' + " ".join(words) + '"'
+        query = {
+            "full": '{abstract} : "' + " ".join(words) + '"',
+            "column": "{abstract} : (" + " AND ".join(words) + ")",
+            "none": " AND ".join(words),
+        }[detail]
         found = db.execute(
-            "SELECT 1 FROM papers_fts WHERE papers_fts MATCH ? AND rowid = ?", (phrase, rowid)
+            "SELECT 1 FROM papers_fts WHERE papers_fts MATCH ? AND rowid = ?", (query, rowid)
         ).fetchone()
         if found is None:
-            raise RuntimeError(f"FTS5 did not find paper {rowid} by {phrase}")
+            raise RuntimeError(f"FTS5 did not find paper {rowid} by {query}")
 
 
 def probe_tantivy(documents: Sequence[Document], directory: Path, threads: int) -> dict[str, Any]:
@@ -171,7 +185,7 @@ def run(count: int) -> dict[str, Any]:
     engines: list[dict[str, Any]] = []
     directory = Path(tempfile.mkdtemp(prefix="engine-probe-"))
     try:
-        engines.append(probe_fts5(documents, directory))
+        engines.extend(probe_fts5(documents, directory, d) for d in ("full", "column", "none"))
         try:
             import tantivy  # noqa: F401
         except ImportError:
@@ -209,7 +223,7 @@ def main(argv: list[str]) -> int:
     )
     for engine in result["engines"]:
         print(
-            f"{engine['engine']:>22} x{engine['threads']}: {engine['cpu_us_per_paper']:6.1f} us "
+            f"{engine['engine']:>36} x{engine['threads']}: {engine['cpu_us_per_paper']:6.1f} us "
             f"CPU, {engine['wall_us_per_paper']:6.1f} us wall per paper; ceiling with analysis "
             f"on {result['cores']} cores: {engine['ceiling_papers_per_second']:,}/s"
         )

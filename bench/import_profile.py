@@ -5,6 +5,11 @@ into a fresh SQLite file with timers around the writer's statements and steps, p
 table and writes ``bench/results/import_profile.json``. The timers wrap functions of
 ``bot.store`` from outside (this is instrumentation, not part of paperboy); times are
 wall-clock on the awaiting side, which for the single writer is the SQLite thread's time.
+
+``--without-index`` measures the floor under any full-text engine: the same import with
+the FTS5 writes and the final merge left out (everything else, the analysis included,
+still runs), written to ``bench/results/import_profile_without_index.json``. The papers
+it stores are not searchable; it exists to show what budget an index has.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from bench.corpus import generate
 from bot.store import Database, PaperStore
 from bot.store.driver import RawConnection
 
-RESULTS = Path(__file__).resolve().parent / "results" / "import_profile.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -55,6 +60,10 @@ class Timers:
 
         setattr(owner, name, timed)
 
+    def replace(self, owner: Any, name: str, stand_in: Any) -> None:
+        self._originals.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, stand_in)
+
     def wrap_cpu(self, owner: Any, name: str, key: str) -> None:
         original = getattr(owner, name)
         self._originals.append((owner, name, original))
@@ -82,10 +91,17 @@ def _statement(_raw: RawConnection, sql: str, *_: Any) -> str:
     return "SQL " + " ".join(sql.split())[:56]
 
 
-async def profile(count: int) -> dict[str, Any]:
+async def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+async def profile(count: int, *, index: bool = True) -> dict[str, Any]:
     timers = Timers()
     try:
-        return await _profile(count, timers)
+        if not index:
+            timers.replace(writer_module, "_fts_write", _nothing)
+            timers.replace(papers_module, "merge_deferred", _nothing)
+        return await _profile(count, timers) | {"index": index}
     finally:
         timers.restore()
 
@@ -132,14 +148,20 @@ async def _profile(count: int, timers: Timers) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    count = int(argv[0]) if argv else 200_000
-    result = asyncio.run(profile(count))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{count:,} papers: {result['papers_per_second']:,}/s ({result['us_per_paper']} us)")
+    index = "--without-index" not in argv
+    numbers = [a for a in argv if a != "--without-index"]
+    count = int(numbers[0]) if numbers else 200_000
+    result = asyncio.run(profile(count, index=index))
+    path = RESULTS / ("import_profile.json" if index else "import_profile_without_index.json")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    what = "" if index else " without the full-text index"
+    print(
+        f"{count:,} papers{what}: {result['papers_per_second']:,}/s ({result['us_per_paper']} us)"
+    )
     for row in result["breakdown"]:
         print(f"{row['us_per_paper']:8.1f} us  x{row['calls']:<5} {row['what']}")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {path}")
     return 0
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
+import bot.store.papers as papers
+import bot.store.writer as writer
 from bench import import_profile
 from bot.store.driver import RawConnection
 
@@ -17,3 +22,37 @@ async def test_the_profile_breaks_a_bulk_import_down_and_unwraps_itself(tmp_path
     assert batches["calls"] == 2 and 0 < batches["us_per_paper"] <= result["us_per_paper"]
     assert rows["step: the final FTS5 merge"]["calls"] == 1
     assert any(what.startswith("SQL INSERT INTO papers_fts") for what in rows)
+    with sqlite3.connect(tmp_path / "import-profile.db") as db:
+        assert _matching(db, "model") > 1_000
+
+
+def _matching(db: sqlite3.Connection, term: str) -> int:
+    """Papers the full-text index finds for ``term``."""
+    return db.execute(
+        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", [term]
+    ).fetchone()[0]
+
+
+async def test_without_the_index_it_stores_rows_but_writes_no_postings(tmp_path, monkeypatch):
+    monkeypatch.setattr(import_profile, "DATA", tmp_path)
+    fts_write, merge_deferred = writer._fts_write, papers.merge_deferred
+    result = await import_profile.profile(6_000, index=False)
+    assert (writer._fts_write, papers.merge_deferred) == (fts_write, merge_deferred)
+    rows = {row["what"] for row in result["breakdown"]}
+    assert (
+        result["index"] is False
+        and "SQL INSERT INTO papers (id, paper_id, title, abstract, autho" in rows
+    )
+    assert not any("fts" in what for what in rows)
+    with sqlite3.connect(tmp_path / "import-profile.db") as db:
+        assert db.execute("SELECT count(*) FROM papers").fetchone() == (6_000,)
+        assert _matching(db, "model") == 0
+
+
+def test_the_command_line_names_its_result_by_mode(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(import_profile, "DATA", tmp_path / "data")
+    monkeypatch.setattr(import_profile, "RESULTS", tmp_path / "results")
+    assert import_profile.main(["3000", "--without-index"]) == 0
+    saved = json.loads((tmp_path / "results" / "import_profile_without_index.json").read_text())
+    assert saved["papers"] == 3_000 and saved["index"] is False
+    assert "3,000 papers without the full-text index" in capsys.readouterr().out
