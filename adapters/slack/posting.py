@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import result_for_exception, result_for_http
 from adapters.slack.pacing import ChannelPacer
-from adapters.slack.render import Message
+from adapters.slack.render import Message, without_images
 from bot.models import Destination, PostResult, PostStatus
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,7 @@ def classify_api_error(exc: SlackApiError) -> PostResult:
     """A ``SlackApiError`` (``ok: false`` or HTTP error) as a typed result."""
     response = exc.response
     status = getattr(response, "status_code", None) or getattr(response, "status", None) or 200
-    error: str | None = None
-    data = getattr(response, "data", None)
-    if isinstance(data, dict):
-        error = data.get("error")
+    error = _error_code(exc)
     headers = getattr(response, "headers", None) or {}
     retry_after = None
     for name, value in dict(headers).items():
@@ -106,10 +103,21 @@ class ReplyPoster:
             if index in done:
                 continue
             thread_ts = done.get(0) if threaded and index > 0 else None
+            metadata = metadata_for(key, index, total)
             async with self.pacer.slot(channel):
                 result, ts = await self.sender.send(
-                    channel, message, thread_ts=thread_ts, metadata=metadata_for(key, index, total)
+                    channel, message, thread_ts=thread_ts, metadata=metadata
                 )
+            plain = without_images(message) if result.error == "invalid_blocks" else None
+            if plain is not None:
+                # Most likely "downloading image failed": Slack fetches each thumbnail
+                # itself and refuses the message when one is unreachable. Cards without
+                # thumbnails beat no digest.
+                log.warning("slack refused %s part %d with images; posting it without", key, index)
+                async with self.pacer.slot(channel):
+                    result, ts = await self.sender.send(
+                        channel, plain, thread_ts=thread_ts, metadata=metadata
+                    )
             if not result.ok:
                 log.warning("slack post %s part %d/%d: %s", key, index + 1, total, result.error)
                 if result.status in (PostStatus.RETRY, PostStatus.UNKNOWN) and done:
@@ -142,15 +150,39 @@ async def find_posted(
     - ``PostResult(GONE | AUTH | FORBIDDEN | FAILED)``: the lookup was refused for good;
       posting will be refused the same way, which lets the caller pause the channel.
 
+    A public channel the bot posts to without being a member is joined first: its
+    history is for members only.
+
     Raises ``LookupFailed`` when the lookup failed transiently (rate limited, timeout,
     5xx): the caller cannot tell and must neither post nor mark the post sent yet.
     """
     failure: PostResult | None = None
+    oldest = wall_clock() - lookback_seconds
     try:
         channel = await _history_channel(client, dest)
-        parts, total = await _scan_history(
-            client, channel, key, oldest=wall_clock() - lookback_seconds, max_pages=max_pages
-        )
+        try:
+            parts, total = await _scan_history(
+                client, channel, key, oldest=oldest, max_pages=max_pages
+            )
+        except SlackApiError as exc:
+            if dest.is_dm or _error_code(exc) != "not_in_channel":
+                raise
+            # `chat:write.public` posts to public channels the bot never joined, but only
+            # members may read their history: join (`channels:join`), then look.
+            try:
+                await client.conversations_join(channel=channel)
+            except SlackApiError as refused:
+                log.warning(
+                    "cannot read %s's history to check whether %s was posted (%s): "
+                    "posting again may repeat it (the app needs the channels:join scope)",
+                    channel,
+                    key,
+                    _error_code(refused),
+                )
+                raise
+            parts, total = await _scan_history(
+                client, channel, key, oldest=oldest, max_pages=max_pages
+            )
         if 0 in parts and len(parts) < total:
             await _scan_thread(client, channel, parts[0], key, parts)
     except SlackApiError as exc:
@@ -169,6 +201,11 @@ async def find_posted(
     if poster is not None:
         poster.remember(key, parts)
     return PostResult(PostStatus.RETRY, ids, error=f"partially posted: {len(parts)}/{total}")
+
+
+def _error_code(exc: SlackApiError) -> str | None:
+    data = getattr(exc.response, "data", None)
+    return data.get("error") if isinstance(data, dict) else None
 
 
 async def _history_channel(client: AsyncWebClient, dest: Destination) -> str:

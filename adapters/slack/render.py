@@ -185,6 +185,29 @@ def card_blocks(
     return blocks
 
 
+def without_images(message: Message) -> Message | None:
+    """``message`` without its thumbnails (None: it has none). Slack downloads every
+    ``image_url`` itself and refuses the whole message when one fails."""
+    blocks = message.get("blocks") or []
+    if not any(_has_image(b) for b in blocks):
+        return None
+    kept = [_no_accessory(b) for b in blocks if b.get("type") != "image"]
+    return {**message, "blocks": kept}
+
+
+def _has_image(block: Block) -> bool:
+    accessory = block.get("accessory")
+    return block.get("type") == "image" or (
+        isinstance(accessory, dict) and accessory.get("type") == "image"
+    )
+
+
+def _no_accessory(block: Block) -> Block:
+    if not _has_image(block):
+        return block
+    return {k: v for k, v in block.items() if k != "accessory"}
+
+
 def links_line(card: Card) -> list[str]:
     """'arXiv', 'Code ⭐ 1.2k', 'Project page', '2026-11-20', keywords: one context element
     each (at most 5 of Slack's 10, each far below the element text limit)."""

@@ -93,6 +93,9 @@ class FakeSlack:
     # time.perf_counter() when each response_url body arrived (benchmarks)
     response_arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     history_page_size: int = 200
+    # Scopes the app was installed without (e.g. {"channels:join"}): methods needing them
+    # answer missing_scope.
+    missing_scopes: set[str] = field(default_factory=set)
     # When set, chat.postMessage enforces Slack's per-channel pace: a post sooner than this
     # many seconds after the channel's previous one gets 429 with Retry-After.
     channel_post_interval: float | None = None
@@ -361,10 +364,28 @@ class FakeSlack:
         user = str(args.get("users", ""))
         return {"ok": True, "channel": {"id": "D" + user[1:]}}
 
+    def _m_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        info = self.channels.get(channel)
+        if info is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if "channels:join" in self.missing_scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
+        if info.get("is_private"):
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if info.get("is_archived"):
+            return {"ok": False, "error": "is_archived"}
+        info["is_member"] = True
+        return {"ok": True, "channel": {"id": channel, "is_member": True}}
+
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
         if self.channels and channel not in self.channels and not channel.startswith("D"):
             return {"ok": False, "error": "channel_not_found"}
+        if self.channels.get(channel, {}).get("is_member") is False:
+            # Public channels take chat:write.public posts from non-members, but only
+            # members may read them.
+            return {"ok": False, "error": "not_in_channel"}
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         top = [m for m in self.messages.get(channel, []) if "thread_ts" not in m]
         top = list(reversed(top))  # newest first, like Slack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -166,9 +167,8 @@ async def test_refused_connection_is_retry(clock) -> None:
         ("token_revoked", PostStatus.AUTH),
         ("missing_scope", PostStatus.FORBIDDEN),
         ("restricted_action", PostStatus.FORBIDDEN),
-        ("invalid_blocks", PostStatus.FAILED),
         ("msg_blocks_too_long", PostStatus.FAILED),
-    ],
+    ],  # invalid_blocks: see the image tests below
 )
 async def test_slack_errors_become_typed_results(adapter, fake_slack, error, status) -> None:
     fake_slack.fail_next("chat.postMessage", error=error)
@@ -291,3 +291,60 @@ async def test_find_posted_raises_when_it_cannot_tell(adapter, fake_slack, failu
     with pytest.raises(LookupFailed) as caught:
         await adapter.find_posted(CHANNEL, "k")
     assert caught.value.result.status in (PostStatus.RETRY, PostStatus.UNKNOWN)
+
+
+def _images(message: dict) -> int:
+    return sum(
+        1
+        for block in message["blocks"]
+        if block.get("type") == "image" or (block.get("accessory") or {}).get("type") == "image"
+    )
+
+
+async def test_a_message_refused_for_its_images_is_posted_without_them(adapter, fake_slack):
+    # Slack answers invalid_blocks ("downloading image failed") when a thumbnail is
+    # unreachable; the cards still go out, without thumbnails.
+    fake_slack.fail_next("chat.postMessage", error="invalid_blocks")
+    result = await adapter.post(CHANNEL, lookup(2), key="alert:thumbs")
+    assert result.ok
+    first, second = (call.args for call in fake_slack.calls_of("chat.postMessage"))
+    assert _images(first) == 2 and _images(second) == 0
+    (posted,) = fake_slack.messages["C1"]
+    assert card_links(posted) == card_links(first)  # the same cards, only the images gone
+    assert_valid_message(posted)
+
+
+async def test_invalid_blocks_without_images_is_a_failure_posted_once(adapter, fake_slack):
+    reply = Reply(title="Results", cards=tuple(replace(c, thumbnail=None) for c in CARDS[:2]))
+    fake_slack.fail_next("chat.postMessage", error="invalid_blocks")
+    result = await adapter.post(CHANNEL, reply, key="alert:plain")
+    assert result.status is PostStatus.FAILED and result.error == "invalid_blocks"
+    assert len(fake_slack.calls_of("chat.postMessage")) == 1
+
+
+async def test_a_public_channel_the_bot_is_not_in_is_joined_to_read_its_history(
+    fake_slack, clock
+) -> None:
+    # chat:write.public lets the bot post without joining; reading history needs a member.
+    fake_slack.channels["C1"] = {"id": "C1", "is_member": False}
+    adapter = make_adapter(fake_slack, clock)
+    sent = await adapter.post(CHANNEL, digest(3), key="digest:public")
+    assert sent.ok and fake_slack.channels["C1"]["is_member"] is False
+
+    found = await adapter.find_posted(CHANNEL, "digest:public")
+    assert found is not None and found.status is PostStatus.SENT
+    assert found.message_ids == sent.message_ids
+    assert [c.args["channel"] for c in fake_slack.calls_of("conversations.join")] == ["C1"]
+    assert await adapter.find_posted(CHANNEL, "digest:other") is None  # member now: no join
+    assert len(fake_slack.calls_of("conversations.join")) == 1
+
+
+async def test_without_channels_join_a_non_member_lookup_is_refused_and_said(
+    fake_slack, clock, caplog
+) -> None:
+    fake_slack.channels["C1"] = {"id": "C1", "is_member": False}
+    fake_slack.missing_scopes.add("channels:join")
+    adapter = make_adapter(fake_slack, clock)
+    found = await adapter.find_posted(CHANNEL, "digest:public")
+    assert found is not None and found.status is PostStatus.FORBIDDEN
+    assert "channels:join" in caplog.text and "digest:public" in caplog.text

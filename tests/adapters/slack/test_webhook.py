@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapters.slack import SlackAdapter
@@ -49,7 +51,7 @@ async def test_webhook_digest_posts_every_message_in_order(adapter, fake_slack, 
         (403, "action_prohibited", PostStatus.FORBIDDEN),
         (404, "channel_not_found", PostStatus.GONE),
         (410, "channel_is_archived", PostStatus.GONE),
-        (400, "invalid_blocks", PostStatus.FAILED),
+        (400, "invalid_payload", PostStatus.FAILED),
         (500, "oops", PostStatus.UNKNOWN),
     ],
 )
@@ -57,6 +59,15 @@ async def test_webhook_errors_are_typed(adapter, fake_slack, status, body, expec
     fake_slack.fail_next("webhook", status=status, error=body)
     result = await adapter.post(ANYWHERE, digest(1), key="k")
     assert (result.status, result.error) == (expected, body)
+
+
+async def test_webhook_refusing_the_images_gets_the_cards_without_them(adapter, fake_slack):
+    fake_slack.fail_next("webhook", status=400, error="invalid_blocks")
+    result = await adapter.post(ANYWHERE, digest(1), key="k")
+    assert result.ok
+    (post,) = fake_slack.webhook_posts
+    assert card_links(post) == [CARDS[0].url]
+    assert "image" not in json.dumps(post["blocks"])
 
 
 async def test_webhook_429_is_waited_out(adapter, fake_slack, clock) -> None:
