@@ -8,6 +8,8 @@ records what happened, so that nothing is lost and nothing is posted twice.
 - Rate limits wait for ``retry_after``; other transient errors back off exponentially
   with full jitter.
 - A channel that is gone or forbids the bot pauses its subscription with the reason.
+- A rejected token is the platform's problem, not the channel's: nothing is paused; that
+  platform's posts wait (``AUTH_HOLD``, not tried meanwhile) and resume once it is fixed.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ FIRST_CLAIM = 50
 PAUSE_REASONS = {
     PostStatus.GONE: "the channel is gone or the bot was removed from it",
     PostStatus.FORBIDDEN: "the bot is not allowed to post there",
-    PostStatus.AUTH: "the bot's token was rejected",
 }
+# How long a platform whose token was rejected is left alone. Its other posts are not
+# even tried meanwhile: each would be one more rejected request (Discord bans an IP for
+# 10,000 invalid requests in 10 minutes).
+AUTH_HOLD = timedelta(minutes=10)
 
 
 class Reconciler(Protocol):
@@ -112,6 +117,7 @@ class Relay:
         # Equal replies composed by different batches, kept as one object: the adapters'
         # render caches then find them by identity, without comparing every card.
         self._replies: OrderedDict[Reply, Reply] = OrderedDict()
+        self._held: dict[str, datetime] = {}  # platform -> until when (token rejected)
 
     def _intern(self, reply: Reply) -> Reply:
         try:
@@ -248,6 +254,10 @@ class Relay:
                 f"no {post.destination.platform} adapter runs here",
             )
             return "retried"
+        held = self._held.get(post.destination.platform)
+        if held is not None and now < held:
+            await self.outbox.release(post.id, self.worker, held, "the token was rejected")
+            return "retried"
         finder = getattr(adapter, "find_posted", None)
         if post.needs_reconcile and finder is not None:
             try:
@@ -282,6 +292,8 @@ class Relay:
             await self.outbox.mark_unknown(post.id, self.worker, error, now + self.unknown_delay)
             log.warning("%s: outcome unknown (%s); will reconcile", post.key, error)
             return "unknown"
+        if status is PostStatus.AUTH:
+            return await self._hold_platform(post, error, now)
         if status is PostStatus.RETRY and post.attempts < self.max_attempts:
             wait = (
                 timedelta(seconds=result.retry_after)
@@ -297,6 +309,25 @@ class Relay:
             log.warning("paused digests to %s: %s (%s)", post.destination.key, reason, error)
         else:
             log.error("giving up on %s: %s", post.key, error)
+        return "failed"
+
+    async def _hold_platform(self, post: ClaimedPost, error: str, now: datetime) -> str:
+        platform = post.destination.platform
+        until = now + AUTH_HOLD
+        if self._held.get(platform, now) <= now:
+            log.error(
+                "%s rejected the bot's token (%s): its posts wait until %s; check the token "
+                "(subscriptions are not paused)",
+                platform,
+                error,
+                until.strftime("%H:%M UTC"),
+            )
+        self._held[platform] = until
+        if post.attempts < self.max_attempts:
+            await self.outbox.mark_retry(post.id, self.worker, error, until)
+            return "retried"
+        await self.outbox.mark_failed(post.id, self.worker, error)
+        log.error("giving up on %s: %s", post.key, error)
         return "failed"
 
 

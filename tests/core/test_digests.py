@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.delivery import Relay
+from bot.delivery import AUTH_HOLD, Relay
 from bot.digest import DigestPlanner
 from bot.leader import LeaderLock
 from bot.models import (
@@ -193,6 +193,28 @@ async def test_a_channel_that_is_gone_pauses_its_subscription(store, digests, ma
     assert await digests.outbox.delivered(sub.destination, "digest") == []
     await bot.exec("subscribe top 2")
     assert (await digests.subs.get_by_id(sub.id)).paused_reason is None
+
+
+async def test_a_rejected_token_holds_the_platform_and_pauses_nothing(
+    store, digests, clock, caplog
+):
+    await store.upsert(weekend_papers())
+    first, second = await digests.subscribe("a", top=1), await digests.subscribe("b", top=1)
+    for sub in (first, second):
+        await digests.planner.plan(sub, MONDAY_9)
+    digests.adapter.fail_next(PostResult(PostStatus.AUTH, error="invalid_auth"))
+    assert (await digests.relay.run_once(limit=1)).retried == 1
+    # The other channel's post is not even tried while the token is known to be bad.
+    assert (await digests.relay.run_once(limit=1)).retried == 1
+    assert digests.adapter.posts == [] and not digests.adapter.script
+    assert (await digests.relay.drain()).claimed == 0  # both wait
+    assert caplog.text.count("rejected the bot's token") == 1
+    for sub in (first, second):
+        assert (await digests.subs.get_by_id(sub.id)).paused_reason is None
+
+    clock.now += AUTH_HOLD + timedelta(seconds=1)  # the token was fixed meanwhile
+    assert (await digests.relay.drain()).sent == 2
+    assert sorted(p.dest.channel for p in digests.adapter.posts) == ["a", "b"]
 
 
 async def test_a_claim_abandoned_by_a_dead_worker_is_reconciled(store, digests):
