@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from enum import StrEnum
 from typing import Any, Self
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 MAX_NONCE_CHARS = 25
+MAX_REMEMBERED_KEYS = 1000  # keys whose partial progress is kept (the oldest go first)
 
 
 def nonce_for(key: str, part: int) -> str:
@@ -129,6 +131,10 @@ class DiscordAdapter:
         self._client: PaperboyClient | None = None
         self._gateway_task: asyncio.Task[GatewayOutcome] | None = None
         self._dm_channels: dict[str, str] = {}
+        # Parts already posted under a key whose post then failed: the retry resumes after
+        # them. Nonces alone would not do: Discord forgets them after a few minutes, and a
+        # backed-off retry comes later than that.
+        self._progress: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._closing = False
         self._login_lock = asyncio.Lock()
         self.connect_gateway = connect_gateway  # False: REST only (tests, CLI)
@@ -272,10 +278,12 @@ class DiscordAdapter:
             return PostResult(PostStatus.AUTH, error="Discord rejected the bot token")
         except Exception as exc:
             return _not_sent(result_for_exception(exc))
-        sent: list[str] = []
+        sent = list(self._progress.pop(key, ()))
         try:
             channel_id = await self._channel_for(client, dest)
             for part, message in enumerate(render_reply(reply, in_channel=True)):
+                if part < len(sent):
+                    continue
                 route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
                 body = message.to_json(nonce=nonce_for(key, part))
                 data = await asyncio.wait_for(
@@ -285,6 +293,10 @@ class DiscordAdapter:
         except Exception as exc:
             result = result_for_exception(exc, sent=tuple(sent))
             log.warning("Discord post to %s failed: %s %s", dest.key, result.status, result.error)
+            if sent and result.status in (PostStatus.RETRY, PostStatus.UNKNOWN):
+                self._progress[key] = tuple(sent)
+                while len(self._progress) > MAX_REMEMBERED_KEYS:
+                    self._progress.popitem(last=False)
             return result
         return PostResult(PostStatus.SENT, tuple(sent))
 

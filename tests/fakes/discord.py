@@ -226,6 +226,10 @@ class FakeDiscord:
         body["global"] = is_global
         self._script.append(ScriptedAnswer(method, path, 429, body, headers))
 
+    def expire_nonces(self) -> None:
+        """Forget the nonces seen so far: Discord only remembers them for a few minutes."""
+        self._nonces.clear()
+
     def hang_next(self, method: str, path: str) -> None:
         self._script.append(ScriptedAnswer(method, path, hang=True))
 
