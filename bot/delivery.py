@@ -300,7 +300,12 @@ class Relay:
                 if result.retry_after is not None
                 else self.backoff(post.attempts)
             )
-            await self.outbox.mark_retry(post.id, self.worker, error, now + wait)
+            if result.message_ids:
+                # Some parts are posted: whoever tries next (another replica, or this one
+                # after a restart, which remember nothing) looks them up before posting.
+                await self.outbox.mark_unknown(post.id, self.worker, error, now + wait)
+            else:
+                await self.outbox.mark_retry(post.id, self.worker, error, now + wait)
             return "retried"
         await self.outbox.mark_failed(post.id, self.worker, error)
         reason = PAUSE_REASONS.get(status)

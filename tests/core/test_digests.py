@@ -195,6 +195,17 @@ async def test_a_channel_that_is_gone_pauses_its_subscription(store, digests, ma
     assert (await digests.subs.get_by_id(sub.id)).paused_reason is None
 
 
+async def test_a_partly_posted_retry_is_looked_up_before_it_is_posted_again(store, digests):
+    await store.upsert(weekend_papers())
+    await digests.planner.plan(await digests.subscribe(top=1), MONDAY_9)
+    partial = PostResult(PostStatus.RETRY, ("m0",), "partially posted: 1/2", retry_after=0)
+    digests.adapter.fail_next(partial)
+    assert (await digests.relay.run_once()).retried == 1
+    assert digests.adapter.lookups == []
+    assert (await digests.relay.drain()).sent == 1
+    assert len(digests.adapter.lookups) == 1  # another replica would not know part 0
+
+
 async def test_a_rejected_token_holds_the_platform_and_pauses_nothing(
     store, digests, clock, caplog
 ):
