@@ -310,8 +310,10 @@ class Relay:
         await self.outbox.mark_failed(post.id, self.worker, error)
         reason = PAUSE_REASONS.get(status)
         if reason is not None:
-            await self.subscriptions.pause(post.destination, f"{reason} ({error})")
-            log.warning("paused digests to %s: %s (%s)", post.destination.key, reason, error)
+            if await self.subscriptions.pause(post.destination, f"{reason} ({error})"):
+                log.warning("paused digests to %s: %s (%s)", post.destination.key, reason, error)
+            else:  # e.g. a watch's alert to a DM the user closed: no digest to pause there
+                log.warning("cannot post to %s: %s (%s)", post.destination.key, reason, error)
         else:
             log.error("giving up on %s: %s", post.key, error)
         return "failed"
