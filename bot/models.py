@@ -8,6 +8,7 @@ edges (``bot.sources``, ``bot.config``), never here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -15,8 +16,14 @@ from enum import StrEnum
 HF_PAPER_URL = "https://huggingface.co/papers/{id}"
 ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
 
-_ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})$")
-_ARXIV_VERSION = re.compile(r"v\d+$")
+_ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})\Z")
+_ARXIV_VERSION = re.compile(r"v\d+\Z")
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+_PAPER_PAGE = re.compile(
+    r"^(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|(?:www\.)?huggingface\.co/papers/)",
+    re.IGNORECASE,
+)
+_ARXIV_PREFIX = re.compile(r"^arxiv:", re.IGNORECASE)
 
 
 def normalize_paper_id(raw: str) -> str:
@@ -25,21 +32,11 @@ def normalize_paper_id(raw: str) -> str:
     Accepts ids with an ``arXiv:`` prefix and arXiv or Hugging Face URLs; ids of other
     sources are returned stripped but otherwise untouched.
     """
-    text = raw.strip()
-    for prefix in (
-        "https://",
-        "http://",
-        "arxiv.org/abs/",
-        "arxiv.org/pdf/",
-        "www.arxiv.org/abs/",
-        "huggingface.co/papers/",
-        "arXiv:",
-        "arxiv:",
-    ):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    text = text.split("?", 1)[0].split("#", 1)[0].rstrip("/")
-    if text.endswith(".pdf"):
+    text = _SCHEME.sub("", raw.strip(), count=1)
+    text = _PAPER_PAGE.sub("", text, count=1)
+    text = _ARXIV_PREFIX.sub("", text, count=1)
+    text = text.split("?", 1)[0].split("#", 1)[0].rstrip("/").strip()
+    if text.lower().endswith(".pdf"):
         text = text[:-4]
     candidate = _ARXIV_VERSION.sub("", text)
     return candidate if _ARXIV_ID.match(candidate) else text
@@ -224,16 +221,44 @@ def short_summary(paper: Paper, *, max_chars: int = 300) -> str:
 
 
 def shorten(text: str, max_chars: int, *, ellipsis: str = "…") -> str:
-    """``text`` cut at a word boundary so that the result is at most ``max_chars`` long."""
+    """``text`` cut at a word boundary so that the result is at most ``max_chars`` long.
+
+    Never cuts between the halves of a surrogate pair or off a character's combining marks,
+    joiners or emoji modifiers; without room for ``ellipsis`` the cut gets none.
+    """
     if max_chars <= 0:
         return ""
     if len(text) <= max_chars:
         return text
-    cut = text[: max_chars - len(ellipsis)]
+    room = max_chars - len(ellipsis)
+    if room < 0:
+        return text[: _cut_point(text, max_chars)]
+    cut = text[: _cut_point(text, room)]
     space = cut.rfind(" ")
     if space > max_chars // 2:
         cut = cut[:space]
     return cut.rstrip() + ellipsis
+
+
+def _cut_point(text: str, end: int) -> int:
+    """``end`` or earlier, so that ``text[:end]`` does not split a character."""
+    while 0 < end < len(text) and _joined(text[end - 1], text[end]):
+        end -= 1
+    return end
+
+
+def _joined(before: str, after: str) -> bool:
+    """Whether ``before`` and ``after`` belong to one user-perceived character."""
+    if "\ud800" <= before <= "\udbff" and "\udc00" <= after <= "\udfff":
+        return True  # a surrogate pair (text decoded with "surrogatepass")
+    if before == "\u200d" or after == "\u200d":
+        return True  # zero-width joiner of an emoji sequence
+    return (
+        unicodedata.category(after) in ("Mn", "Mc", "Me")
+        or "\ufe00" <= after <= "\ufe0f"  # variation selectors
+        or "\U0001f3fb" <= after <= "\U0001f3ff"  # skin tones
+        or "\U000e0020" <= after <= "\U000e007f"  # emoji tag sequences (flags)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +338,7 @@ class CommandRequest:
         stripped = text.strip()
         if stripped.startswith("/papers"):
             stripped = stripped[len("/papers") :].strip()
-        head, _, rest = stripped.partition(" ")
+        head, rest = (stripped.split(None, 1) + ["", ""])[:2]  # any whitespace: tab, newline
         return cls(subcommand=head.lower(), args=rest.strip(), **kwargs)  # type: ignore[arg-type]
 
 

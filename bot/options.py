@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.models import shorten
+
 # Chat clients (macOS, iOS, Slack) like to turn quotes into typographic ones.
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "″": '"'})
 _OPTION = re.compile(r"(?:^|\s)--([A-Za-z][\w-]*)(?:=(\S*)|\s+(?!--)(\S+)|(?=\s|$))")
@@ -32,6 +34,12 @@ def normalize_quotes(text: str) -> str:
     return text.translate(_SMART_QUOTES)
 
 
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, at most 40 characters however long or odd it is."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shorten(shown[:-1], 39) + shown[-1]
+
+
 def split_options(text: str, allowed: Iterable[str]) -> ParsedArgs:
     """Pull ``--name value`` / ``--name=value`` out of ``text``; the rest is returned as is."""
     allowed = tuple(allowed)
@@ -42,7 +50,7 @@ def split_options(text: str, allowed: Iterable[str]) -> ParsedArgs:
         name = match.group(1).lower()
         if name not in allowed:
             known = ", ".join(f"--{a}" for a in allowed) or "none"
-            raise UsageError(f"Unknown option --{name}. Options here: {known}.")
+            raise UsageError(f"Unknown option --{shorten(name, 40)}. Options here: {known}.")
         value = match.group(2) if match.group(2) is not None else match.group(3)
         if not value:
             raise UsageError(f"--{name} needs a value, e.g. {_EXAMPLES.get(name, '--' + name)}.")
@@ -61,31 +69,63 @@ _EXAMPLES = {
 }
 _DURATION = re.compile(r"^(\d{1,4})\s*([hdwmy])$", re.IGNORECASE)
 _UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "m": 30, "y": 365}
+_INTEGER = re.compile(r"[+-]?\d+(?:_\d+)*")  # what int() reads, digits aside
+
+
+# The oldest --since accepted: older adds nothing (arXiv began in 1991) and, far enough
+# back, date arithmetic overflows (``--since 2100y``, ``--since 0001-01-01T00:00+05:00``).
+EARLIEST_SINCE = datetime(1900, 1, 1, tzinfo=UTC)
+# A date a few hours ahead is "today" somewhere east of UTC; further ahead is a typo.
+_FUTURE_SLACK = timedelta(days=1)
 
 
 def parse_since(value: str, *, now: datetime) -> datetime:
-    """``7d``, ``24h``, ``2w``, ``3m``, ``1y`` or a date ``2025-01-01`` -> an aware datetime."""
+    """``7d``, ``24h``, ``2w``, ``3m``, ``1y`` or a date ``2025-01-01`` -> an aware datetime.
+
+    The result lies between :data:`EARLIEST_SINCE` and ``now`` (a date up to a day ahead is
+    taken as ``now``); anything else is a :class:`UsageError`.
+    """
     text = value.strip()
+    too_far_back = UsageError(
+        f"--since {_shown(value)} is too far back: use a date from 1900-01-01 on "
+        "or an age like 7d or 2y."
+    )
     duration = _DURATION.match(text)
     if duration:
         amount, unit = int(duration.group(1)), duration.group(2).lower()
-        return now - timedelta(days=amount * _UNIT_DAYS[unit])
+        age = timedelta(days=amount * _UNIT_DAYS[unit])
+        if age > now - EARLIEST_SINCE:
+            raise too_far_back
+        return now - age
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"Can't read --since {value!r}: use an age like 7d, 24h, 2w or a date like 2025-01-01."
+            f"Can't read --since {_shown(value)}: use an age like 7d, 24h, 2w "
+            "or a date like 2025-01-01."
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed < EARLIEST_SINCE:
+        raise too_far_back
+    if parsed - now > _FUTURE_SLACK:
+        raise UsageError(
+            f"--since {_shown(value)} is in the future: use a past date like 2025-01-01 "
+            "or an age like 7d."
+        )
+    return min(parsed, now)
 
 
 def parse_positive_int(name: str, value: str, *, maximum: int) -> int:
+    out_of_range = UsageError(f"--{name} must be between 0 and {maximum}.")
     try:
         number = int(value)
     except ValueError:
-        raise UsageError(f"--{name} takes a whole number, not {value!r}.") from None
+        if _INTEGER.fullmatch(value.strip()):
+            raise out_of_range from None  # too many digits for int() (over 4300)
+        raise UsageError(f"--{name} takes a whole number, not {_shown(value)}.") from None
     if number < 0 or number > maximum:
-        raise UsageError(f"--{name} must be between 0 and {maximum}.")
+        raise out_of_range
     return number
 
 
