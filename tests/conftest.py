@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.models import Author, Paper
 from bot.store import Database, PaperStore
@@ -38,27 +38,51 @@ async def create_database(kind: str, tmp_path: Path) -> tuple[Database, object]:
     """A migrated, empty database of ``kind``; returns it and a token for drop_database."""
     if kind == "sqlite":
         db = await Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'paperboy.db'}")
-        await db.upgrade()
+        try:
+            await db.upgrade()
+        except BaseException:
+            await db.close()
+            raise
         return db, None
     assert PG_URL
     name = f"paperboy_t_{uuid.uuid4().hex[:16]}"
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    db = await Database.connect(url)
-    await db.upgrade()
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except BaseException:
+        await admin.dispose()
+        raise
+    try:  # from here on a failure must not leave the database (or the engine) behind
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        db = await Database.connect(url)
+        try:
+            await db.upgrade()
+        except BaseException:
+            await db.close()
+            raise
+    except BaseException:
+        await drop_postgres_database(admin, name)
+        raise
     return db, (admin, name)
 
 
+async def drop_postgres_database(admin: AsyncEngine, name: str) -> None:
+    """Drop the throw-away database ``name``, then dispose of the ``admin`` engine."""
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.dispose()
+
+
 async def drop_database(db: Database, token: object) -> None:
-    await db.close()
-    if token is None:
-        return
-    admin, name = token  # type: ignore[misc]
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.dispose()
+    try:
+        await db.close()
+    finally:
+        if token is not None:
+            admin, name = token  # type: ignore[misc]
+            await drop_postgres_database(admin, name)
 
 
 @pytest.fixture(params=DATABASE_PARAMS)

@@ -2,8 +2,10 @@
 
 import asyncio
 import io
+import os
 from datetime import UTC, datetime
 
+import pytest
 from rich.console import Console
 
 from adapters.console import ConsoleAdapter
@@ -11,6 +13,15 @@ from bot.app import Paperboy
 from bot.config import Settings
 from bot.sources.huggingface import HuggingFaceSource
 from tests.fakes.huggingface import make_item
+
+
+@pytest.fixture(autouse=True)
+def no_paperboy_environment(monkeypatch):
+    """``_env_file=None`` skips .env, not the process environment: drop PAPERBOY_* (and
+    HF_TOKEN) so a developer's or CI's settings cannot change these tests."""
+    for name in list(os.environ):
+        if name.upper().startswith(("PAPERBOY_", "HF_TOKEN")):
+            monkeypatch.delenv(name)
 
 
 def _settings(tmp_path, hf_url):

@@ -25,11 +25,15 @@ def test_json_lines_carry_level_logger_message_and_traceback():
 def test_settings_and_secrets_logged_stay_hidden(capsys):
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-    setup_logging("INFO", "json")
-    settings = Settings(_env_file=None, slack_bot_token=SecretStr("xoxb-top-secret"))
-    logging.getLogger("bot.test").info("settings: %s token %s", settings, settings.slack_bot_token)
-    out = capsys.readouterr().err
-    assert "xoxb-top-secret" not in out and "**********" in out
-    assert json.loads(out.strip().splitlines()[-1])["logger"] == "bot.test"
-    root.handlers[:], _ = saved
-    root.setLevel(saved[1])
+    try:
+        setup_logging("INFO", "json")
+        settings = Settings(_env_file=None, slack_bot_token=SecretStr("xoxb-top-secret"))
+        logging.getLogger("bot.test").info(
+            "settings: %s token %s", settings, settings.slack_bot_token
+        )
+        out = capsys.readouterr().err
+        assert "xoxb-top-secret" not in out and "**********" in out
+        assert json.loads(out.strip().splitlines()[-1])["logger"] == "bot.test"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

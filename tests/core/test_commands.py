@@ -72,9 +72,22 @@ async def test_top_periods(bot):
     assert bad.kind is ReplyKind.ERROR and "day, week or month" in bad.text
 
 
-async def test_search_ranks_full_matches_and_filters(bot):
-    reply = await bot.exec('search "state space"')
-    assert ids(reply) == ["2611.00002", "2611.00004"]  # title match before abstract match
+async def test_search_ranks_full_matches_and_filters(bot, store):
+    # The abstract-only match is newer, stored later and has more upvotes than the title
+    # match: only the place of the match puts the title match first.
+    await store.upsert([paper("2611.00020", "Sparse Attention Kernels", age_days=2, upvotes=3)])
+    await store.upsert(
+        [
+            paper(
+                "2611.00021",
+                "Efficient Transformers",
+                upvotes=80,
+                abstract="We write sparse attention kernels.",
+            )
+        ]
+    )
+    reply = await bot.exec('search "sparse attention"')
+    assert ids(reply) == ["2611.00020", "2611.00021"]  # title match before abstract match
     assert ids(await bot.exec("search diffusion -survey --since 7d")) == [
         "2611.00010",
         "2611.00001",

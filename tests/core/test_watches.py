@@ -154,8 +154,19 @@ async def test_bad_watch_input_gets_a_clear_sentence(alerts, line, message):
 
 async def test_alerts_are_capped_with_a_count_of_the_rest(store, alerts):
     await alerts.bot().exec("watch agents")
-    await alerts.cycle([paper(f"2611.34{i:03d}", f"Agents {i}", upvotes=i) for i in range(8)])
+    # Upvotes run against both insertion order (newest first) and id order: only the
+    # upvote ranking puts the cards in this order.
+    upvotes = [3, 50, 7, 20, 1, 40, 12, 9]
+    await alerts.cycle(
+        [paper(f"2611.34{i:03d}", f"Agents {i}", upvotes=n) for i, n in enumerate(upvotes)]
+    )
     alert = alerts.adapter.posts[0].reply
-    assert len(alert.cards) == 5 and alert.cards[0].paper_id == "2611.34007"
+    assert [card.paper_id for card in alert.cards] == [
+        "2611.34001",
+        "2611.34005",
+        "2611.34003",
+        "2611.34006",
+        "2611.34007",
+    ]
     assert "3 more" in alert.footer
     assert len(await alerts.outbox.delivered(DM, "alert")) == 8

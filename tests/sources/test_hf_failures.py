@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from bot.ports import SourceError
@@ -144,12 +145,35 @@ async def test_a_server_that_hangs_times_out(
     assert len(sleeps.waits) == 3
 
 
+class PatientAfterTheFirst(httpx.AsyncBaseTransport):
+    """Real HTTP; the first request keeps the client's timeout, the next ones get
+    ``patience`` seconds (so an answer that must arrive does, however loaded the machine)."""
+
+    def __init__(self, patience: float = 5.0) -> None:
+        self._http = httpx.AsyncHTTPTransport()
+        self._patience = httpx.Timeout(patience).as_dict()
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        if self.sent > 1:
+            request.extensions["timeout"] = self._patience
+        return await self._http.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
 async def test_one_slow_answer_is_retried(
     hf: FakeHuggingFace, make_source: MakeSource, sleeps: SleepRecorder
 ) -> None:
     hf.hang_next(DAILY)
-    assert len(await make_source(hf, timeout=0.1).daily(day=DAY)) == 3
-    assert len(hf.requests) == 2
+    transport = PatientAfterTheFirst()
+    async with httpx.AsyncClient(transport=transport) as client:
+        source = make_source(hf, timeout=0.1, client=client)  # the hung request: 0.1 s
+        assert len(await source.daily(day=DAY)) == 3
+    assert transport.sent == len(hf.requests) == 2
+    assert len(sleeps.waits) == 1
 
 
 async def test_a_dropped_connection_is_retried(

@@ -216,6 +216,7 @@ async def test_user_agent_and_no_authorization_without_token(make_source: MakeSo
     async with FakeHuggingFace([]) as hf:
         await make_source(hf).daily()
         await make_source(hf, token=SecretStr("")).daily()
+    assert len(hf.requests) == 2
     for request in hf.requests:
         assert request.headers["user-agent"].startswith("paperboy/")
         assert "https://" in request.headers["user-agent"]

@@ -122,17 +122,24 @@ async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) 
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from bot.store import Database
+    from tests.conftest import drop_postgres_database
 
     base = os.environ.get("PAPERBOY_TEST_DATABASE_URL")
     if not base:
         pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
     name = f"paperboy_t_{uuid.uuid4().hex[:16]}"
     admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    dbs = [await Database.connect(url) for _ in range(3)]
     try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except BaseException:
+        await admin.dispose()
+        raise
+    dbs: list[Database] = []
+    try:  # from here on the database is dropped (and the engine disposed) whatever happens
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        for _ in range(3):
+            dbs.append(await Database.connect(url))
         await asyncio.wait_for(asyncio.gather(*(db.upgrade() for db in dbs)), timeout=60)
         async with dbs[0].read() as conn:
             version = (
@@ -140,11 +147,11 @@ async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) 
             ).scalar()
         assert version == _head()
     finally:
-        for db in dbs:
-            await db.close()
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.dispose()
+        try:
+            for db in dbs:
+                await db.close()
+        finally:
+            await drop_postgres_database(admin, name)
 
 
 async def test_vote_tier_migration_rebuilds_the_sqlite_index(database: Database) -> None:

@@ -311,19 +311,29 @@ async def test_a_paper_the_database_refuses_is_skipped_alone(store, monkeypatch,
     assert "2503.00002" in caplog.text
 
 
-async def test_an_unavailable_database_raises_instead_of_skipping(store, monkeypatch) -> None:
+def unavailable_error(dialect: str) -> Exception:
+    """What the driver raises when the database is locked: not a data error."""
+    if dialect == "postgresql":
+        import asyncpg
+
+        return asyncpg.exceptions.LockNotAvailableError("could not obtain lock")
     import sqlite3
 
-    import pytest
+    return sqlite3.OperationalError("database is locked")
 
-    import bot.store.writer as writer
 
-    def locked(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+async def test_an_unavailable_database_raises_instead_of_skipping(store, monkeypatch) -> None:
+    error = unavailable_error(store.db.dialect)
 
-    monkeypatch.setattr(writer, "encode", locked)
-    with pytest.raises(sqlite3.OperationalError):
-        await store.upsert([full_paper()])
+    async def locked(self, sql, rows):
+        raise error
+
+    # The database itself fails inside upsert_chunk (encoding the rows went fine): the
+    # error must reach the caller, not be taken for a refused paper and skipped.
+    monkeypatch.setattr(RawConnection, "executemany", locked)
+    with pytest.raises(type(error)) as raised:
+        await store.upsert([full_paper("2503.00001"), full_paper("2503.00002")])
+    assert raised.value is error
     monkeypatch.undo()
     assert await store.count() == 0
 

@@ -94,6 +94,13 @@ class _AsyncioWithSleep:
         return getattr(asyncio, name)
 
 
+@pytest.fixture(autouse=True)
+def restore_route_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every DiscordAdapter points discord.py's global ``Route.BASE`` at its ``api_url``:
+    put the real one back after each test, whichever way the adapter was built."""
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+
+
 @pytest.fixture
 def discord_sleeps(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
     """discord.py's retry and rate-limit waits, recorded instead of slept."""
@@ -106,10 +113,8 @@ def discord_sleeps(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
 async def adapter(
     fake_discord: FakeDiscord,  # noqa: F811
     discord_sleeps: RecordingSleep,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[DiscordAdapter]:
     """A bot-mode adapter pointed at the fake (REST only, no gateway)."""
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     instance = DiscordAdapter(
         token=TOKEN,
         api_url=fake_discord.api_url,

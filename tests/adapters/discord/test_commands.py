@@ -76,8 +76,13 @@ def test_watch_here_goes_last() -> None:
 
 
 def test_timezone_choices_prefer_prefix_matches() -> None:
-    names = [c.value for c in timezone_choices("new")]
-    assert names[0].lower().startswith("new") or "new" in names[0].lower()
-    assert "America/New_York" in names
+    # "ind" starts the Indian/ zones and sits inside others (Africa/Windhoek sorts first).
+    names = [c.value for c in timezone_choices("IND")]
+    indian = [n for n in names if n.startswith("Indian/")]
+    assert {"Indian/Chagos", "Indian/Maldives", "Indian/Mauritius"} <= set(indian)
+    assert names[: len(indian)] == sorted(indian)  # the prefix matches first, in order
+    assert names[len(indian)] == "Africa/Windhoek"  # then the others, in order
+    assert "America/Indiana/Knox" in names[len(indian) :]
+    assert "America/New_York" in [c.value for c in timezone_choices("new york")]
     assert len(timezone_choices("")) == 25
     assert timezone_choices("no such zone at all") == []
