@@ -18,6 +18,9 @@ async def test_the_profile_breaks_a_bulk_import_down_and_unwraps_itself(tmp_path
     assert RawConnection.execute is execute  # the timers are gone
     rows = {row["what"]: row for row in result["breakdown"]}
     assert result["papers"] == 6_000 and result["papers_per_second"] > 0
+    # the process CPU includes the analysis thread's
+    thread_cpu = rows["thread CPU: analysis + row encoding"]["us_per_paper"]
+    assert result["process_cpu_us_per_paper"] >= thread_cpu > 0
     batches = rows["step: one batch's write transaction"]
     assert batches["calls"] == 2 and 0 < batches["us_per_paper"] <= result["us_per_paper"]
     assert rows["step: the final FTS5 merge"]["calls"] == 1
