@@ -7,7 +7,8 @@ what makes "a watch fires exactly when a search would return the paper" hold by
 construction rather than by hoping two stemmers agree.
 
 Steps: Unicode compatibility normalisation, case folding, diacritics removed, split into
-runs of letters and digits, English stop words dropped, Snowball English stemming.
+runs of letters and digits, English stop words dropped, the plural s of acronyms dropped
+("LLMs", "SSMs", "GPUs": Snowball keeps it), Snowball English stemming.
 
 Speed matters (every imported paper goes through here), so ASCII is split with a byte
 translation table and each distinct word is stemmed once; :func:`analyze_reference` is
@@ -27,7 +28,7 @@ import Stemmer
 
 # Bump when what the search index holds changes (this analyzer's output, or the upvote
 # tiers of bot.store.fulltext): the store then rebuilds the index on start.
-ANALYZER_VERSION = 2
+ANALYZER_VERSION = 3
 
 MAX_TERM_CHARS = 64
 
@@ -90,7 +91,24 @@ def _fold(text: str) -> str:
 
 
 def _stem_word(word: str) -> str:
-    return "" if word in STOP_WORDS else _stemmer.stemWord(word)[:MAX_TERM_CHARS]
+    if word in STOP_WORDS:
+        return ""
+    return _stemmer.stemWord(_singular_acronym(word))[:MAX_TERM_CHARS]
+
+
+_VOWELS = frozenset("aeiouy")
+
+
+def _singular_acronym(word: str) -> str:
+    """``word`` without the plural s of an acronym, which Snowball keeps because no
+    vowel comes before it: "llms" -> "llm", "cnns" -> "cnn", and the "-pus" of "gpus",
+    "cpus", "tpus" (not "opus"). Other words are returned as they are."""
+    if len(word) < 3 or word[-1] != "s" or not (word.isascii() and word.isalpha()):
+        return word
+    stem = word[:-1]
+    if _VOWELS.isdisjoint(stem) or (len(word) == 4 and stem[1:] == "pu" and stem[0] not in _VOWELS):
+        return stem
+    return word
 
 
 def analyze_reference(text: str | None) -> list[str]:

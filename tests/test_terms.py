@@ -18,6 +18,22 @@ def test_digits_and_letters_stay_together_and_punctuation_splits():
     assert analyze("GPT-4o, Llama3.1 (8B)") == ["gpt", "4o", "llama3", "1", "8b"]
 
 
+@pytest.mark.parametrize(
+    ("plural", "singular"),
+    [("LLMs", "LLM"), ("SSMs", "ssm"), ("CNNs", "cnn"), ("MLLMs", "mllm"), ("GPUs", "GPU"),
+     ("tpus", "tpu"), ("VAEs", "VAE"), ("PDFs", "pdf")],
+)  # fmt: skip
+def test_an_acronym_and_its_plural_are_one_term(plural, singular):
+    # Snowball keeps the s when no vowel precedes it ("llms"), or only one right before it
+    # ("gpus"); a search for `ssm` must still find "SSMs".
+    assert analyze(plural) == analyze(singular) == [singular.lower()]
+
+
+@pytest.mark.parametrize("word", ["opus", "corpus", "gas", "bus", "thus", "plus", "ms"])
+def test_words_that_only_look_like_acronym_plurals_keep_their_s(word):
+    assert analyze(word) == [word]
+
+
 def test_non_latin_scripts_are_kept():
     assert analyze("東京 모델 Модели") == analyze_reference("東京 모델 Модели")
     assert len(analyze("東京 모델 Модели")) == 3

@@ -92,6 +92,17 @@ async def test_fielded_terms(loaded: PaperStore) -> None:
     assert sorted(await ids(loaded, "title:diffusion")) == ["1", "5"]  # not 8's keyword
 
 
+async def test_acronyms_are_found_singular_or_plural(store: PaperStore) -> None:
+    await store.upsert(
+        [
+            paper(1, "Hybrid SSMs for long context", "We compare LLMs on GPUs."),
+            paper(2, "One SSM is enough", "An LLM on one GPU."),
+        ]
+    )
+    for query in ("ssm", "SSMs", "llms", "gpu", '"llms on gpus"'):
+        assert sorted(await ids(store, query)) == (["1"] if '"' in query else ["1", "2"])
+
+
 async def test_relevance_beats_upvotes_then_upvotes_then_recency(store: PaperStore) -> None:
     await store.upsert(
         [
