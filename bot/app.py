@@ -189,6 +189,7 @@ class Paperboy:
             self.subscriptions,
             {a.name: a for a in self.adapters},
             metrics=self.metrics,
+            watches=self.watches,
         )
         self.scheduler = Scheduler(
             subscriptions=self.subscriptions,

@@ -116,6 +116,10 @@ async def watch(core: Commands, request: CommandRequest) -> Reply:
         destination = request.destination
     else:
         destination = _watch_destination(request)
+    visible = await core.watches.visible_to(request.user, request.destination)
+    same = [w for w in visible if w.destination == destination and w.query == query.source]
+    if same:
+        return await _watch_again(core, same[0])
     platform, workspace = request.destination.platform, request.destination.workspace
     if await core.watches.count_for_owner(platform, workspace, request.user) >= WATCH_LIMIT:
         return Reply(
@@ -148,6 +152,24 @@ async def watch(core: Commands, request: CommandRequest) -> Reply:
     return Reply(text="\n".join(lines), kind=ReplyKind.INFO)
 
 
+async def _watch_again(core: Commands, existing: Watch) -> Reply:
+    """The same watch asked for again: resume it if it was paused, else say it exists."""
+    assert core.watches is not None and existing.id is not None
+    where = f"`{existing.query}` (#{existing.id})"
+    if existing.paused_reason is None:
+        return Reply(
+            text=f"{where} is already watched: new matching papers go to {_where(existing)}.",
+            kind=ReplyKind.INFO,
+        )
+    await core.watches.resume(existing.id)
+    if core.on_watches_changed is not None:
+        await core.on_watches_changed()
+    return Reply(
+        text=f"Resumed {where}: new matching papers go to {_where(existing)} again.",
+        kind=ReplyKind.INFO,
+    )
+
+
 async def watches(core: Commands, request: CommandRequest) -> Reply:
     assert core.watches is not None
     found = await core.watches.visible_to(request.user, request.destination)
@@ -160,7 +182,14 @@ async def watches(core: Commands, request: CommandRequest) -> Reply:
     lines = []
     for watch in found:
         mine = " (yours)" if watch.owner == request.user and not watch.destination.is_dm else ""
-        lines.append(f"#{watch.id} `{watch.query}` → {_where(watch)}{mine}")
+        line = f"#{watch.id} `{watch.query}` → {_where(watch)}{mine}"
+        if watch.paused_reason:
+            line += (
+                f"\n    Paused: {watch.paused_reason}. "
+                f"`/papers watch {watch.query}{' here' if not watch.destination.is_dm else ''}` "
+                "resumes it."
+            )
+        lines.append(line)
     return Reply(title="Watches", text="\n".join(lines), kind=ReplyKind.INFO)
 
 

@@ -7,7 +7,8 @@ records what happened, so that nothing is lost and nothing is posted twice.
   make idempotent (Discord: the nonce derived from the key).
 - Rate limits wait for ``retry_after``; other transient errors back off exponentially
   with full jitter.
-- A channel that is gone or forbids the bot pauses its subscription with the reason.
+- A channel that is gone or forbids the bot pauses its subscription, and the watches
+  alerting there, with the reason.
 - A rejected token is the platform's problem, not the channel's: nothing is paused; that
   platform's posts wait (``AUTH_HOLD``, not tried meanwhile) and resume once it is fixed.
 """
@@ -34,6 +35,7 @@ from bot.ports import ChatAdapter
 from bot.store import PaperStore
 from bot.store.outbox import ClaimedPost, Outbox
 from bot.store.subscriptions import SubscriptionStore
+from bot.store.watches import WatchStore
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,10 @@ class Relay:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        watches: WatchStore | None = None,
     ) -> None:
         self.metrics = metrics
+        self.watches = watches
         self.outbox = outbox
         self.papers = papers
         self.subscriptions = subscriptions
@@ -310,13 +314,21 @@ class Relay:
         await self.outbox.mark_failed(post.id, self.worker, error)
         reason = PAUSE_REASONS.get(status)
         if reason is not None:
-            if await self.subscriptions.pause(post.destination, f"{reason} ({error})"):
-                log.warning("paused digests to %s: %s (%s)", post.destination.key, reason, error)
-            else:  # e.g. a watch's alert to a DM the user closed: no digest to pause there
-                log.warning("cannot post to %s: %s (%s)", post.destination.key, reason, error)
+            await self._pause(post.destination, f"{reason} ({error})")
         else:
             log.error("giving up on %s: %s", post.key, error)
         return "failed"
+
+    async def _pause(self, dest: Destination, reason: str) -> None:
+        """Stop what posts to ``dest`` (its digest, its watches) and say what stopped."""
+        stopped = []
+        if await self.subscriptions.pause(dest, reason):
+            stopped.append("its digest")
+        paused = await self.watches.pause(dest, reason) if self.watches is not None else 0
+        if paused:
+            stopped.append(f"{paused} watch{'es' if paused > 1 else ''}")
+        what = " and ".join(stopped) or "nothing (no digest or watch posts there any more)"
+        log.warning("cannot post to %s: %s; paused %s", dest.key, reason, what)
 
     async def _hold_platform(self, post: ClaimedPost, error: str, now: datetime) -> str:
         platform = post.destination.platform

@@ -161,6 +161,7 @@ class Watch:
     query: str
     id: int | None = None
     created_at: datetime | None = None
+    paused_reason: str | None = None  # why alerts stopped (the destination refused them)
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,10 +204,13 @@ class AlertPlanner:
             return []
         now = self.clock()
         recent = await self.papers.seen_since(now - self.window)
+        paused = await self.watches.paused_ids()  # read each time: any replica may pause
         planned = []
         cycle = now.strftime("%Y%m%dT%H%M%S")
         for found in self.matcher.match(recent):
             watch = found.watch
+            if watch.id in paused:
+                continue
             fresh = [
                 p
                 for p in found.papers

@@ -144,6 +144,8 @@ watches = Table(
     ),
     Column("query", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("paused_reason", Text),  # set when its destination refused an alert
+    Column("paused_at", DateTime(timezone=True)),
     Index("ix_watches_owner", "platform", "workspace", "owner"),
     Index("ix_watches_destination", "destination_id"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from bot.models import Destination, Watch, utcnow
 from bot.store.database import Database
@@ -25,6 +25,7 @@ def _watch(row: object) -> Watch:
         query=m["query"],
         id=m["id"],
         created_at=aware(m["created_at"]),
+        paused_reason=m["paused_reason"],
     )
 
 
@@ -96,6 +97,33 @@ class WatchStore:
                     )
                 ).scalar_one()
             )
+
+    async def pause(self, dest: Destination, reason: str) -> int:
+        """Stop the watches alerting ``dest`` (it refuses the bot); returns how many."""
+        async with self.db.write() as conn:
+            dest_id = await destination_id(conn, dest)
+            result = await conn.execute(
+                update(watches)
+                .where(watches.c.destination_id == dest_id, watches.c.paused_reason.is_(None))
+                .values(paused_reason=reason, paused_at=self.clock())
+            )
+        return result.rowcount
+
+    async def resume(self, watch_id: int) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(watches)
+                .where(watches.c.id == watch_id)
+                .values(paused_reason=None, paused_at=None)
+            )
+        return result.rowcount > 0
+
+    async def paused_ids(self) -> set[int]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(watches.c.id).where(watches.c.paused_reason.is_not(None))
+            )
+            return {row[0] for row in rows}
 
     async def delete(self, watch_id: int) -> bool:
         async with self.db.write() as conn:

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from bot.delivery import Relay
-from bot.models import Destination, ReplyKind
+from bot.models import Destination, PostResult, PostStatus, ReplyKind
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.watches import WatchStore
@@ -43,6 +43,7 @@ async def alerts(store, clock, make_bot):
                 SubscriptionStore(store.db),
                 {"console": self.adapter},
                 clock=clock,
+                watches=self.watches,
             )
 
         async def changed(self) -> None:
@@ -170,3 +171,42 @@ async def test_alerts_are_capped_with_a_count_of_the_rest(store, alerts):
     ]
     assert "3 more" in alert.footer
     assert len(await alerts.outbox.delivered(DM, "alert")) == 8
+
+
+async def test_a_destination_that_refuses_alerts_pauses_its_watches_until_asked_again(
+    store, alerts, caplog
+):
+    bot = alerts.bot()
+    await bot.exec("watch mamba")
+    await bot.exec("watch diffusion")
+    # The user closed their DMs: Discord 50007, Slack cannot_dm...
+    alerts.adapter.fail_next(PostResult(PostStatus.FORBIDDEN, error="cannot DM this user"))
+    await alerts.cycle([paper("2611.35001", "Mamba on a budget")])
+    assert alerts.adapter.posts == []
+    assert "paused 2 watches" in caplog.text
+
+    listed = (await bot.exec("watches")).text
+    assert listed.count("Paused: the bot is not allowed to post there (cannot DM") == 2
+    assert "`/papers watch mamba` resumes it" in listed
+    await alerts.cycle([paper("2611.35002", "Mamba again"), paper("2611.35003", "Diffusion")])
+    assert alerts.adapter.posts == []  # paused: not even tried
+
+    resumed = await bot.exec("watch mamba")
+    assert "Resumed `mamba` (#1)" in resumed.text
+    await alerts.cycle([paper("2611.35004", "Mamba, the sequel")])
+    # Only the resumed watch, with what it missed of the last days (lost: nothing).
+    (posted,) = alerts.adapter.posts
+    assert sorted(c.paper_id for c in posted.reply.cards) == [
+        "2611.35001",
+        "2611.35002",
+        "2611.35004",
+    ]
+    assert "Paused" in (await bot.exec("watches")).text  # diffusion still is
+
+
+async def test_the_same_watch_twice_is_one_watch(store, alerts):
+    bot = alerts.bot()
+    await bot.exec("watch mamba")
+    again = await bot.exec("watch  mamba")
+    assert again.text.startswith("`mamba` (#1) is already watched")
+    assert len(await alerts.watches.all()) == 1
