@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,9 @@ from bot.models import (
     Paper,
     Reply,
     ReplyKind,
+    is_arxiv_id,
     normalize_paper_id,
+    shorten,
     utcnow,
 )
 from bot.options import UsageError, parse_positive_int, parse_since, split_options
@@ -40,8 +42,19 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 5
 MAX_PAGE = 50
 REMOTE_COOLDOWN_SECONDS = 60.0
+# ``/papers paper`` shows the whole abstract up to this many characters (search cards
+# carry a sentence or two); adapters still cut it to what their card can hold.
+PAPER_SUMMARY_CHARS = 1200
+ECHO_CHARS = 40
 
 Handler = Callable[["Commands", CommandRequest], Awaitable[Reply]]
+
+
+def echo(value: str) -> str:
+    """``value`` fit to quote back in a reply: control and other invisible characters
+    escaped (``\\x03``), at most :data:`ECHO_CHARS` characters however long it is."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return shorten(shown, ECHO_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +144,7 @@ class Commands:
             'Queries: words (all must match) · "exact phrase" · mamba OR ssm · -exclude · '
             "author:name · title:word",
         ]
-        intro = f"Unknown command `{unknown}`. " if unknown else ""
+        intro = f"Unknown command `{echo(unknown)}`.\n" if unknown else ""
         return Reply(
             title="paperboy — trending ML papers from Hugging Face",
             text=intro + "\n".join(lines),
@@ -189,8 +202,7 @@ class Commands:
     # --- helpers ----------------------------------------------------------------
 
     def _page(self, options: dict[str, str]) -> int:
-        page = parse_positive_int("page", options.get("page", "1"), maximum=MAX_PAGE)
-        return max(page, 1)
+        return parse_positive_int("page", options.get("page", "1"), minimum=1, maximum=MAX_PAGE)
 
     def _listing(
         self,
@@ -325,12 +337,30 @@ async def _search(core: Commands, request: CommandRequest) -> Reply:
         ["search", parsed.rest] + [f"--{k} {v}" for k, v in parsed.options.items() if k != "page"]
     )
     text = f"No paper matches all of `{query.source}`; closest matches:" if partial else ""
-    empty = f"No papers match `{query.source}`. Try fewer words or an OR."
+    filters = []
+    if since is not None:
+        filters.append(f"since {since.astimezone(core.zone).date().isoformat()}")
+    if min_upvotes:
+        filters.append(f"with at least {min_upvotes} upvote{'' if min_upvotes == 1 else 's'}")
+    scope = "".join(f" {f}" for f in filters)
+    empty = f"No papers match `{query.source}`{scope}. Try fewer words or an OR."
     if core.remote_unreachable:
         empty = (
-            f"No stored paper matches `{query.source}`, and Hugging Face can't be reached "
-            "right now to search further. Try again later, or fewer words or an OR."
+            f"No stored paper matches `{query.source}`{scope}, and Hugging Face can't be "
+            "reached right now to search further. Try again later, or fewer words or an OR."
         )
+    if filters and not papers and page == 1:
+        unfiltered = await core.store.search(query, limit=1)
+        if unfiltered.papers and not unfiltered.partial:
+            if since is None:
+                hint = "less upvoted ones do: try a lower --min-upvotes."
+            elif not min_upvotes:
+                hint = "older ones do: try a longer --since."
+            else:
+                hint = (
+                    "some do without these filters: try a longer --since or a lower --min-upvotes."
+                )
+            empty = f"No stored paper matches `{query.source}`{scope}, but {hint}"
     return core._listing(
         papers,
         title=f"Search: {query.source}",
@@ -346,7 +376,13 @@ async def _paper(core: Commands, request: CommandRequest) -> Reply:
     if not raw or " " in raw:
         raise UsageError("Give one arXiv id or paper URL, e.g. `/papers paper 2509.04664`.")
     paper_id = normalize_paper_id(raw)
-    paper = await core.store.get(paper_id) or await core._remote_paper(paper_id)
+    paper = await core.store.get(paper_id)
+    if paper is None and not is_arxiv_id(paper_id):
+        raise UsageError(
+            f"`{echo(raw)}` doesn't look like an arXiv id: give one like 2401.12345, "
+            "or an arxiv.org or huggingface.co/papers URL."
+        )
+    paper = paper or await core._remote_paper(paper_id)
     if paper is None:
         text = (
             f"I don't have paper `{paper_id}`, and Hugging Face can't be reached right now "
@@ -355,9 +391,11 @@ async def _paper(core: Commands, request: CommandRequest) -> Reply:
             else f"I don't know paper `{paper_id}`, and Hugging Face didn't either."
         )
         return Reply(text=text, kind=ReplyKind.INFO)
+    card = Card.from_paper(paper)
+    abstract = " ".join((paper.abstract or paper.ai_summary or "").split())
     return Reply(
         title=paper.title,
-        cards=(Card.from_paper(paper, summary_chars=700),),
+        cards=(replace(card, summary=shorten(abstract, PAPER_SUMMARY_CHARS)),),
         buttons=(Button("Share in channel", f"paper {paper_id}", share=True),),
     )
 

@@ -116,15 +116,15 @@ def parse_since(value: str, *, now: datetime) -> datetime:
     return min(parsed, now)
 
 
-def parse_positive_int(name: str, value: str, *, maximum: int) -> int:
-    out_of_range = UsageError(f"--{name} must be between 0 and {maximum}.")
+def parse_positive_int(name: str, value: str, *, maximum: int, minimum: int = 0) -> int:
+    out_of_range = UsageError(f"--{name} must be between {minimum} and {maximum}.")
     try:
         number = int(value)
     except ValueError:
         if _INTEGER.fullmatch(value.strip()):
             raise out_of_range from None  # too many digits for int() (over 4300)
         raise UsageError(f"--{name} takes a whole number, not {_shown(value)}.") from None
-    if number < 0 or number > maximum:
+    if number < minimum or number > maximum:
         raise out_of_range
     return number
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from adapters.console import ConsoleAdapter
 from bot.app import Paperboy
 from bot.config import Settings
+from bot.models import Reply, ReplyKind
 from bot.sources.huggingface import HuggingFaceSource
 from tests.fakes.huggingface import make_item
 
@@ -61,6 +62,57 @@ async def test_console_prints_the_digest_and_answers_commands(tmp_path, fake_hf)
     assert "https://huggingface.co/papers/2611.00001" in text
     assert "Unknown command `frobnicate`" in text
     assert fake_hf.requests_to("/api/daily_papers")
+
+
+class ScreenPerReply(ConsoleAdapter):
+    """A console that keeps what each reply printed, and says when the digest is out."""
+
+    def __init__(self, screen: io.StringIO, **kwargs) -> None:
+        super().__init__(console=Console(file=screen, width=60, color_system=None), **kwargs)
+        self.screen = screen
+        self.printed: list[str] = []
+        self.digest_shown = asyncio.Event()
+
+    def show(self, reply: Reply) -> None:
+        start = len(self.screen.getvalue())
+        super().show(reply)
+        if reply.kind is ReplyKind.DIGEST:
+            self.digest_shown.set()
+        else:
+            self.printed.append(self.screen.getvalue()[start:])
+
+
+async def test_console_replies_read_cleanly(tmp_path, fake_hf):
+    """One paper: its title once, in full, and its whole abstract; an unknown command on
+    its own line, short and with control characters escaped; /PAPERS in capitals."""
+    today = datetime.now(UTC).date()
+    title = "A Remarkably Long Title About Sparse Mixtures of Experts That Does Not Fit"
+    abstract = " ".join(f"Sentence {n} says a little more about the method." for n in range(12))
+    fake_hf.add_items(
+        [make_item("2611.00002", title, day=today, summary=abstract, ai_summary="Short AI tl;dr.")]
+    )
+
+    async def typed_lines():
+        await adapter.digest_shown.wait()
+        yield "/papers paper 2611.00002"
+        yield "/PAPERS bogus" + "z" * 5000
+        yield "/papers \x03\x04"
+        yield "quit"
+
+    adapter = ScreenPerReply(io.StringIO(), lines=typed_lines())
+    async with Paperboy(_settings(tmp_path, fake_hf.url), adapters=[adapter]) as bot:
+        await asyncio.wait_for(bot.run(), timeout=30)
+
+    one_paper, unknown, control = adapter.printed
+    flat = " ".join(one_paper.split())
+    assert flat.count("A Remarkably Long Title") == 1 and title in flat
+    assert "…" not in one_paper
+    assert "Sentence 11 says a little more about the method." in flat
+    first, second = unknown.splitlines()[1:3]  # under the help's heading
+    assert first.startswith("Unknown command `boguszzz") and len(first) <= 60
+    assert second.startswith("/papers today")
+    assert control.splitlines()[1] == "Unknown command `\\x03\\x04`."
+    assert "\x03" not in control
 
 
 async def test_console_keeps_answering_when_hugging_face_is_down(tmp_path, fake_hf):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
+from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
@@ -36,8 +37,8 @@ def render_card(card: Card, number: int | None = None) -> RenderableType:
         meta.append(card.published.isoformat())
     if meta:
         lines.append(Text("    " + " · ".join(meta), style="dim"))
-    if card.summary:
-        lines.append(Text("    " + card.summary))
+    if card.summary:  # a whole abstract (``/papers paper``) wraps under the indent too
+        lines.append(Padding(Text(card.summary), (0, 0, 0, 4)))
     links = [card.url]
     if card.github:
         stars = f" ★{card.github_stars}" if card.github_stars else ""
@@ -51,7 +52,10 @@ def render_card(card: Card, number: int | None = None) -> RenderableType:
 def render_reply(reply: Reply) -> list[RenderableType]:
     """The reply as a list of renderables: heading, text, numbered cards, hints."""
     out: list[RenderableType] = []
-    if reply.title:
+    # One paper (``/papers paper``): its card shows the title in full, linked; a rule
+    # would only repeat it, cut short to the terminal's width.
+    single = len(reply.cards) == 1 and reply.cards[0].title == reply.title
+    if reply.title and not single:
         style = "bold red" if reply.kind is ReplyKind.ERROR else "bold magenta"
         out.append(Rule(Text(reply.title, style=style), align="left"))
     if reply.text:

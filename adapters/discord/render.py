@@ -33,8 +33,10 @@ MAX_URL_CHARS = 2048
 MAX_BUTTONS_PER_ROW = 5
 MAX_ACTION_ROWS = 5
 
-# Our own budget per card, well under Discord's, so one message holds several cards.
+# Our own budget per card, well under Discord's, so one message holds several cards;
+# a reply of one card (`/papers paper`) gets more, still well under the 4,096 and 6,000.
 CARD_SUMMARY_CHARS = 700
+SINGLE_CARD_SUMMARY_CHARS = 2000
 CARD_AUTHORS_CHARS = 200
 
 FLAG_SUPPRESS_EMBEDS = 1 << 2
@@ -138,7 +140,9 @@ def _authors_line(authors: tuple[str, ...]) -> str:
     return shorten(line, MAX_AUTHOR_CHARS) if shown else f"{len(authors)} authors"
 
 
-def card_embed(card: Card, *, number: int | None = None) -> dict[str, Any]:
+def card_embed(
+    card: Card, *, number: int | None = None, summary_chars: int = CARD_SUMMARY_CHARS
+) -> dict[str, Any]:
     """One paper as an embed: linked title, authors, summary, counts, links, thumbnail."""
     prefix = f"{number}. " if number is not None else ""
     title = fit(card.title, MAX_EMBED_TITLE_CHARS - len(prefix)) or fit(card.paper_id, 100)
@@ -147,7 +151,7 @@ def card_embed(card: Card, *, number: int | None = None) -> dict[str, Any]:
         embed["url"] = url
     if authors := _authors_line(card.authors):
         embed["author"] = {"name": authors}
-    if summary := fit(card.summary, CARD_SUMMARY_CHARS):
+    if summary := fit(card.summary, summary_chars):
         embed["description"] = summary
     fields: list[dict[str, Any]] = []
     stats = []
@@ -266,8 +270,9 @@ def render_reply(reply: Reply, *, in_channel: bool = False) -> list[DiscordMessa
     head_chunks = split_text("\n".join(head))
 
     numbered = reply.kind in (ReplyKind.DIGEST, ReplyKind.ALERT)
+    budget = SINGLE_CARD_SUMMARY_CHARS if len(reply.cards) == 1 else CARD_SUMMARY_CHARS
     embeds = [
-        card_embed(card, number=index if numbered else None)
+        card_embed(card, number=index if numbered else None, summary_chars=budget)
         for index, card in enumerate(reply.cards, start=1)
     ]
     batches = pack_embeds(embeds)

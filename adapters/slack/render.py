@@ -149,10 +149,17 @@ def stats_line(card: Card) -> str:
 
 
 def card_blocks(
-    card: Card, limits: AdapterLimits = SLACK_LIMITS, *, number: int | None = None
+    card: Card,
+    limits: AdapterLimits = SLACK_LIMITS,
+    *,
+    number: int | None = None,
+    summary_chars: int | None = None,
 ) -> list[Block]:
     """The blocks of one paper: a section (linked title, authors, stats, summary, thumbnail)
-    and a context line of links. Always 1-2 blocks, each within Slack's limits."""
+    and a context line of links. Always 1-2 blocks, each within Slack's limits.
+
+    ``summary_chars``: the summary's budget (default: twice the declared card summary, so
+    a message holds several cards); the section's 3,000 characters bound it anyway."""
     prefix = f"{number}. " if number is not None else ""
     title = link(
         card.url,
@@ -169,7 +176,8 @@ def card_blocks(
     summary_budget = MAX_SECTION_TEXT - len(head) - 1
     summary = " ".join(card.summary.split())
     if summary and summary_budget > 20:
-        head += "\n" + escape_within(summary, min(summary_budget, 2 * limits.max_summary_chars))
+        budget = summary_chars or 2 * limits.max_summary_chars
+        head += "\n" + escape_within(summary, min(summary_budget, budget))
     section: Block = {"type": "section", "text": mrkdwn(head)}
     thumb = card.thumbnail
     if thumb and thumb.startswith(("https://", "http://")) and len(thumb) <= MAX_IMAGE_URL:
@@ -383,8 +391,10 @@ def render_reply(reply: Reply, limits: AdapterLimits = SLACK_LIMITS) -> list[Mes
         packer.add([header_block(reply.title)])
     for section in text_sections(reply.text):
         packer.add([section])
+    # One card (`/papers paper`) has the message to itself: its whole summary fits.
+    alone = MAX_SECTION_TEXT if len(reply.cards) == 1 else None
     for card in reply.cards:
-        packer.add(card_blocks(card, limits), is_card=True)
+        packer.add(card_blocks(card, limits, summary_chars=alone), is_card=True)
     _add_tail(packer, reply)
     messages = packer.result()
     return messages or [{"text": packer.fallback, "blocks": [header_block(packer.fallback)]}]

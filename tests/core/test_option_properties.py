@@ -257,7 +257,7 @@ def test_shorten_never_exceeds_its_limit(text: str, limit: int, ellipsis: str) -
         ("--since 0001-01-01", "--since '0001-01-01' is too far back"),
         ("--since 0001-01-01T00:00+05:00", "--since '0001-01-01T00:00+05:00' is too far"),
         ("--since 9999-12-31T23:59-05:00", "--since '9999-12-31T23:59-05:00' is in the"),
-        ("--page 99999999999999999999", "--page must be between 0 and 50."),
+        ("--page 99999999999999999999", "--page must be between 1 and 50."),
         ("--min-upvotes " + "9" * 10_000, "--min-upvotes must be between 0 and 1000000."),
         ("--min-upvotes " + "x" * 10_000, "--min-upvotes takes a whole number, not 'xxx"),
     ],

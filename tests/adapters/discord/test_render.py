@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from hypothesis import HealthCheck, given, settings
@@ -204,3 +205,14 @@ def test_no_reply_exceeds_a_limit_or_loses_a_paper(
         for spec in row["components"]:
             decoded = decode_custom_id(spec["custom_id"])
             assert decoded is not None
+
+
+def test_one_paper_alone_shows_its_whole_abstract_and_several_stay_compact() -> None:
+    abstract = " ".join(f"sentence{i} of the abstract." for i in range(40))  # ~1,200 chars
+    card = replace(cards(1)[0], summary=abstract)
+    (alone,) = render_reply(Reply(title=card.title, cards=(card,)))
+    assert alone.embeds[0]["description"] == abstract
+    assert not message_problems(alone.to_json(nonce="n"))
+    several = render_reply(Reply(title="Results", cards=(card, card, card)))
+    descriptions = [e["description"] for m in several for e in m.embeds]
+    assert len(descriptions) == 3 and all(len(d) <= 700 < len(abstract) for d in descriptions)

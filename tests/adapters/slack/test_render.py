@@ -220,3 +220,14 @@ def test_no_reply_exceeds_a_limit_or_loses_a_card(reply: Reply) -> None:
     for message in plan.messages:
         assert_valid_message(message)
     assert [u for m in plan.messages for u in card_links(m)] == [c.url for c in reply.cards]
+
+
+def test_one_paper_alone_shows_its_whole_abstract_and_several_stay_compact() -> None:
+    abstract = " ".join(f"sentence{i} of the abstract." for i in range(40))  # ~1,200 chars
+    card = replace(CARDS[0], summary=abstract)
+    (alone,) = render.render_reply(Reply(title=card.title, cards=(card,)))
+    assert_valid_message(alone)
+    assert abstract in alone["blocks"][1]["text"]["text"]
+    several = render.render_reply(Reply(title="Results", cards=(card, card, card)))
+    sections = [b["text"]["text"] for m in several for b in m["blocks"] if "accessory" in b]
+    assert len(sections) == 3 and all(abstract not in s for s in sections)
