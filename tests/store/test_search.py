@@ -9,6 +9,7 @@ import pytest
 from bot.models import Author, Paper
 from bot.query import index_fields, matches, parse
 from bot.store import PaperStore
+from bot.store.search import POOL_MIN
 from tests.conftest import PG_URL, create_database, drop_database
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -159,6 +160,25 @@ async def test_offset_pages_through_the_same_order(store: PaperStore) -> None:
     assert pages == everything
     assert (await store.search(parse("diffusion"), limit=10, offset=40)).papers == []
     assert (await store.search(parse("diffusion"), limit=0)).papers == []
+
+
+async def test_the_most_upvoted_title_matches_lead_whatever_the_limit(store: PaperStore) -> None:
+    # More title matches than one page's candidate pool (POOL_MIN): the best-voted ones
+    # are old, and must still lead, and a small limit must be a prefix of a large one.
+    many = POOL_MIN * 2
+    await store.upsert(
+        [
+            paper(i, f"Transformer number {i}", upvotes=100 - i if i <= 3 else 1)
+            for i in range(1, many)
+        ]
+    )
+    top = await ids_of(store, "transformer", limit=5)
+    assert top[:3] == ["2506.00001", "2506.00002", "2506.00003"]
+    assert (await ids_of(store, "transformer", limit=many))[:5] == top
+
+
+async def ids_of(store: PaperStore, query: str, **kwargs: object) -> list[str]:
+    return [p.id for p in (await store.search(parse(query), **kwargs)).papers]  # type: ignore[arg-type]
 
 
 async def test_seed_corpus_results_really_match(store: PaperStore, seed_papers) -> None:
