@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import Settings, load_settings
@@ -38,8 +39,9 @@ app.add_typer(watch_app, name="watch")
 err = Console(stderr=True)
 out = Console()
 
-# Platform-specific CLI groups live with their adapters and load only when used.
-ADAPTER_CLIS = {"discord": "adapters.discord.cli:app", "slack": "adapters.slack.cli:app"}
+# Platform-specific CLI groups live with their adapters and load only when used (or
+# listed by `paperboy --help`). Slack needs no setup commands, so it has none.
+ADAPTER_CLIS = {"discord": "adapters.discord.cli:app"}
 
 
 def _console_renderer() -> Any:
@@ -50,11 +52,29 @@ def _console_renderer() -> Any:
     return load_object("adapters.console.render:render_reply")
 
 
+def _config_problems(exc: Exception) -> list[str]:
+    """A settings error as one line per problem, naming the variable. Never the value
+    given: it may hold a password (PAPERBOY_DATABASE_URL) or a token."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    problems = []
+    for error in exc.errors():
+        first, *rest = error["loc"] or ("",)
+        name = str(first) if str(first).isupper() else f"PAPERBOY_{str(first).upper()}"
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+        problems.append(f"{name}{where}: {error['msg'].removeprefix('Value error, ')}")
+    return problems
+
+
 def _settings() -> Settings:
     try:
         settings = load_settings()
-    except Exception as exc:  # pydantic ValidationError: show it in one block, no traceback
-        err.print(f"[red]Configuration error:[/] {exc}")
+        settings.create_database_dir()
+    except Exception as exc:  # pydantic ValidationError, a data dir that cannot be created
+        for problem in _config_problems(exc):
+            err.print(f"[red]Configuration error:[/] {escape(problem)}")
         raise typer.Exit(2) from None
     setup_logging(settings.log_level, settings.log_format)
     return settings
@@ -127,24 +147,35 @@ def fetch(
     day: Annotated[str | None, typer.Option("--date", help="One day, YYYY-MM-DD (UTC).")] = None,
     days: Annotated[int, typer.Option(help="Backfill this many days up to today.", min=1)] = 1,
 ) -> None:
-    """Fetch Daily Papers from Hugging Face into the store."""
+    """Fetch Daily Papers from Hugging Face into the store.
+
+    Stops at the first day Hugging Face cannot be reached; a day it answers with
+    malformed data is skipped.
+    """
     from bot.app import build_source, open_store
+    from bot.sources.http import RateLimited, SourceUnavailable
 
     settings = _settings()
+    today = datetime.now(UTC).date()
     if day is not None:
         try:
             wanted = [date.fromisoformat(day)]
         except ValueError:
-            err.print(f"[red]--date takes YYYY-MM-DD, not {day!r}.[/]")
+            err.print(f"[red]--date takes YYYY-MM-DD, not {escape(repr(day))}.[/]")
             raise typer.Exit(2) from None
+        if wanted[0] > today + timedelta(days=1):
+            err.print(f"[red]--date {wanted[0]} is in the future: there are no papers yet.[/]")
+            raise typer.Exit(2)
     else:
-        today = datetime.now(UTC).date()
         wanted = [today - timedelta(days=i) for i in range(days)]
+
+    def unreachable(exc: SourceError) -> bool:
+        return isinstance(exc, RateLimited | SourceUnavailable)
 
     async def main() -> int:
         db, store = await open_store(settings)
         source = build_source(settings)
-        failures = 0
+        failures = fetched = 0
         try:
             with _progress() as progress:
                 task = progress.add_task("Fetching days", total=len(wanted))
@@ -153,9 +184,17 @@ def fetch(
                         papers = await source.fetch_day(one)
                     except SourceError as exc:
                         failures += 1
-                        err.print(f"[red]{one}: {exc}[/]")
+                        if unreachable(exc) and len(wanted) > 1:
+                            # Every other day would wait for the same retries, and fail.
+                            err.print(
+                                f"[red]{one}: {escape(str(exc))}; stopped after fetching "
+                                f"{fetched} of {len(wanted)} days.[/]"
+                            )
+                            break
+                        err.print(f"[red]{one}: {escape(str(exc))}[/]")
                     else:
                         result = await store.upsert(papers)
+                        fetched += 1
                         err.print(
                             f"{one}: {len(papers)} papers "
                             f"({result.inserted} new, {result.updated} updated)"
@@ -172,34 +211,46 @@ def fetch(
 
 @app.command("import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="Saved /api/daily_papers JSON arrays.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSON files, each an array of papers: a saved /api/daily_papers or "
+            "/api/papers/search answer. Importing a file again changes nothing.",
+            show_default=False,
+        ),
+    ],
     batch: Annotated[int, typer.Option(help="Papers per transaction.", min=1)] = 5000,
 ) -> None:
     """Import saved Hugging Face JSON (daily papers or search results). Idempotent."""
     from bot.app import open_store
     from bot.sources.huggingface import parse_daily_items
+    from bot.sources.saved import read_saved_items
 
     settings = _settings()
 
     async def main() -> int:
         db, store = await open_store(settings)
-        totals = {"inserted": 0, "updated": 0, "skipped": 0}
+        totals = {"inserted": 0, "updated": 0, "unchanged": 0, "skipped": 0}
         bad_files = 0
         try:
             # One bulk import for all files: the search index merges once, at the end.
             async with store.bulk():
                 for path in files:
                     try:
-                        raw = json.loads(path.read_bytes())
-                        papers, errors = parse_daily_items(raw)
-                    except (OSError, ValueError, SourceError) as exc:
-                        err.print(f"[red]{path}: {exc}[/]")
+                        papers, errors = parse_daily_items(read_saved_items(path))
+                    except OSError as exc:
+                        err.print(f"[red]{escape(f'{path}: {exc.strerror or exc}')}[/]")
+                        bad_files += 1
+                        continue
+                    except ValueError as exc:
+                        err.print(f"[red]{escape(str(exc))}[/]")
                         bad_files += 1
                         continue
                     for line in errors[:10]:
-                        err.print(f"[yellow]{path}: skipped {line}[/]")
+                        err.print(f"[yellow]{escape(f'{path}: skipped {line}')}[/]")
                     if len(errors) > 10:
-                        err.print(f"[yellow]{path}: … and {len(errors) - 10} more skipped[/]")
+                        more = f"{path}: … and {len(errors) - 10} more skipped"
+                        err.print(f"[yellow]{escape(more)}[/]")
                     totals["skipped"] += len(errors)
                     with _progress() as progress:
                         task = progress.add_task(f"Importing {path.name}", total=len(papers))
@@ -209,12 +260,16 @@ def import_(
                             totals["inserted"] += result.inserted
                             totals["updated"] += result.updated
                             totals["skipped"] += result.skipped
+                            # Stored already, exactly as given: counted in none of them.
+                            totals["unchanged"] += (
+                                len(chunk) - result.skipped - result.inserted - result.updated
+                            )
                             progress.advance(task, len(chunk))
         finally:
             await db.close()
         err.print(
             f"Imported: {totals['inserted']} new, {totals['updated']} updated, "
-            f"{totals['skipped']} skipped."
+            f"{totals['unchanged']} unchanged, {totals['skipped']} skipped."
         )
         return bad_files
 
@@ -228,9 +283,15 @@ def search(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 10,
     since: Annotated[str | None, typer.Option(help="7d, 24h or 2025-01-01")] = None,
     min_upvotes: Annotated[int | None, typer.Option(min=0)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print a JSON array (errors: {"error": "..."}).')
+    ] = False,
 ) -> None:
-    """Search the local store with the /papers query language."""
+    """Search the local store with the /papers query language.
+
+    A query starting with "-" needs -- before it, or it is read as an option:
+    paperboy search -- '-survey transformer'
+    """
     from bot.app import open_store
 
     settings = _settings()
@@ -238,7 +299,10 @@ def search(
         parsed = parse(query)
         since_at = parse_since(since, now=utcnow()) if since else None
     except (QueryError, UsageError) as exc:
-        err.print(f"[red]{exc}[/]")
+        if as_json:  # still machine-readable
+            sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
+        else:
+            err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
 
     async def main() -> Any:
@@ -418,7 +482,10 @@ def watch_test(
     days: Annotated[int, typer.Option(min=1, max=36500, help="Look this far back.")] = 30,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
 ) -> None:
-    """Show what a watch with this query would have matched in the last days."""
+    """Show what a watch with this query would have matched in the last days.
+
+    A query starting with "-" needs -- before it: paperboy watch test -- '-survey llm'
+    """
     render_reply = _console_renderer()
     from bot.app import open_store
     from bot.models import Card, Reply
@@ -427,7 +494,7 @@ def watch_test(
     try:
         parsed = parse(query)
     except QueryError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
     since = utcnow() - timedelta(days=days)
 
@@ -469,14 +536,17 @@ def db_upgrade() -> None:
 
 
 def _mount_adapter_clis(argv: list[str]) -> None:
-    """Load ``paperboy discord …`` / ``paperboy slack …`` only when asked for."""
+    """Load ``paperboy discord …`` when asked for, or for the list of ``paperboy --help``."""
     from bot.app import load_object
 
+    listing = argv[1:2] in ([], ["--help"])
     for name, path in ADAPTER_CLIS.items():
-        if name in argv[1:2]:
+        if listing or name in argv[1:2]:
             try:
                 app.add_typer(load_object(path), name=name)
             except (ImportError, AttributeError):
+                if listing:
+                    continue
                 err.print(f"[red]The {name} commands are not available in this install.[/]")
                 raise SystemExit(2) from None
 

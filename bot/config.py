@@ -6,6 +6,7 @@ never show up in logs or reprs.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def default_data_dir() -> Path:
     return Path(user_data_dir("paperboy", appauthor=False))
+
+
+# The databases paperboy runs on, with the async driver each needs.
+DATABASE_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+LOG_LEVELS = "DEBUG, INFO, WARNING or ERROR"
 
 
 class StaticDigest(BaseModel):
@@ -164,11 +170,64 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        supported = "use SQLite (sqlite+aiosqlite:///…) or PostgreSQL (postgresql+asyncpg://…)"
+        try:
+            backend, _, driver = make_url(value).drivername.partition("+")
+        except ArgumentError:
+            raise ValueError(f"not a database URL; {supported}") from None
+        if backend not in DATABASE_DRIVERS:
+            raise ValueError(f"{backend} databases are not supported; {supported}")
+        if driver != DATABASE_DRIVERS[backend]:
+            raise ValueError(
+                f"{backend} needs the async driver: {backend}+{DATABASE_DRIVERS[backend]}://…"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {value!r}; use {LOG_LEVELS}")
+        return level
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'paperboy.db'}"
+
+    def create_database_dir(self) -> None:
+        """Create the directory of the SQLite database file (the data directory by default).
+
+        Raises ``ValueError`` naming the setting and the reason when it cannot be created.
+        Nothing to do for PostgreSQL or an in-memory database.
+        """
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.effective_database_url)
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return
+        if database.startswith("file:"):  # a URI filename: SQLite resolves it itself
+            return
+        directory = Path(database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            setting = "PAPERBOY_DATABASE_URL" if self.database_url else "PAPERBOY_DATA_DIR"
+            reason = exc.strerror or str(exc)
+            raise ValueError(
+                f"{setting}: the directory {directory} cannot be created ({reason})."
+            ) from None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -63,8 +63,11 @@ def env_example() -> str:
 def markdown_table() -> str:
     rows = ["| Setting | Default | Meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        default = "secret" if _is_secret(field) else (_default(field) or "—")
-        rows.append(f"| `PAPERBOY_{name.upper()}` | `{default}` | {field.description} |")
+        default = f"`{_default(field)}`" if _default(field) and not _is_secret(field) else "—"
+        meaning = (
+            f"{field.description} Secret: never logged." if _is_secret(field) else field.description
+        )
+        rows.append(f"| `PAPERBOY_{name.upper()}` | {default} | {meaning} |")
     return "\n".join(rows) + "\n"
 
 

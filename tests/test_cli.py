@@ -1,14 +1,26 @@
 """The ``paperboy`` command line, run as a real subprocess against a throwaway data dir."""
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
+import typer.main
 
-SEED = Path(__file__).resolve().parent / "fixtures" / "hf_daily_papers_seed.json"
+from bot import cli
+from bot.app import load_object
+from tests.fakes.huggingface import FakeHuggingFace, make_item
+from tests.fakes.scripted import ScriptedResponse
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "tests" / "fixtures" / "hf_daily_papers_seed.json"
+DAILY = "/api/daily_papers"
 
 
 @pytest.fixture(scope="module")
@@ -16,16 +28,21 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cli-data")
 
 
-def paperboy(data_dir, *args, check=True):
+def _env(data_dir, overrides):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOY_", "HF_TOKEN"))}
     env.update(
         PAPERBOY_DATA_DIR=str(data_dir),
         PAPERBOY_HF_API_URL="http://127.0.0.1:9",  # never the internet
         PAPERBOY_LOG_LEVEL="WARNING",
     )
+    env.update(overrides)
+    return env
+
+
+def paperboy(data_dir, *args, check=True, **env):
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
-        env=env,
+        env=_env(data_dir, env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -36,6 +53,27 @@ def paperboy(data_dir, *args, check=True):
     return result
 
 
+async def paperboy_async(data_dir, *args, **env):
+    """``paperboy`` while this event loop keeps serving a fake (subprocess.run would block it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=_env(data_dir, env),
+        cwd=data_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    return subprocess.CompletedProcess(args, process.returncode, stdout.decode(), stderr.decode())
+
+
+def flat(text):
+    """``text`` with the line breaks the terminal width put in it undone."""
+    return " ".join(text.split())
+
+
 @pytest.fixture(scope="module")
 def imported(data_dir):
     # Six transactions of 100: one bulk import across them (see the merged-index test).
@@ -43,9 +81,40 @@ def imported(data_dir):
 
 
 def test_import_reports_counts_and_is_idempotent(data_dir, imported):
-    assert "Imported: 503 new, 0 updated, 0 skipped." in imported.stderr
+    assert "Imported: 503 new, 0 updated, 0 unchanged, 0 skipped." in imported.stderr
     again = paperboy(data_dir, "import", str(SEED))
-    assert "Imported: 0 new" in again.stderr
+    assert "Imported: 0 new, 0 updated, 503 unchanged, 0 skipped." in again.stderr
+
+
+def test_import_of_a_json_object_names_the_file_not_hugging_face(data_dir, tmp_path):
+    saved = tmp_path / "answer.json"
+    saved.write_text('{"papers": []}')
+    result = paperboy(data_dir, "import", str(saved), check=False)
+    assert result.returncode == 1
+    assert (
+        f"{saved} holds a JSON object; expected an array of papers (a saved /api/daily_papers "
+        "or /api/papers/search answer)"
+    ) in flat(result.stderr)
+    assert "Hugging Face" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "(the file is empty)"),
+        (b"\n  \n", "(the file is empty)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "(binary data, not text)"),
+        (b"\x00\x00\x00\x00[]", "(binary data, not text)"),
+        (b"<html>503</html>", "(Expecting value at line 1, column 1)"),
+    ],
+)
+def test_import_of_a_file_that_is_not_json_says_so_in_one_line(data_dir, tmp_path, content, reason):
+    saved = tmp_path / "saved.json"
+    saved.write_bytes(content)
+    result = paperboy(data_dir, "import", str(saved), check=False)
+    assert result.returncode == 1
+    assert f"{saved} is not JSON {reason}" in flat(result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def test_import_is_one_bulk_import_leaving_one_merged_index(data_dir, imported):
@@ -90,6 +159,30 @@ def test_bad_query_is_one_clear_line_and_exit_2(data_dir, imported):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["the"], "Nothing to look for in `the`"), (["model", "--since", "soon"], "'soon'")],
+)
+def test_search_errors_stay_json_with_json(data_dir, args, says):
+    result = paperboy(data_dir, "search", *args, "--json", check=False)
+    assert result.returncode == 2
+    error = json.loads(result.stdout)
+    assert list(error) == ["error"] and says in error["error"]
+    plain = paperboy(data_dir, "search", *args, check=False)
+    assert plain.returncode == 2 and plain.stdout == "" and says in flat(plain.stderr)
+
+
+def test_query_text_that_looks_like_markup_is_printed_as_is(data_dir):
+    result = paperboy(data_dir, "search", "[/] the", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Nothing to look for in `[/] the`" in flat(result.stderr)
+
+
+def test_search_help_says_how_to_start_a_query_with_a_dash(data_dir):
+    result = paperboy(data_dir, "search", "--help")
+    assert "paperboy search -- '-survey transformer'" in flat(result.stdout)
+
+
 def test_digest_preview_json_is_the_latest_day_by_upvotes(data_dir, imported):
     seed = json.loads(SEED.read_text())
     latest_day = max(item["paper"]["submittedOnDailyAt"][:10] for item in seed)
@@ -117,6 +210,12 @@ def test_import_of_a_broken_file_says_so(data_dir, tmp_path):
     assert "broken.json" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_import_help_names_both_accepted_shapes(data_dir):
+    shown = flat(paperboy(data_dir, "import", "--help").stdout)
+    assert "/api/daily_papers" in shown and "/api/papers/search" in shown
+    assert "again changes nothing" in shown
+
+
 def test_db_upgrade_is_idempotent(data_dir):
     assert "up to date" in paperboy(data_dir, "db", "upgrade").stderr
     assert "up to date" in paperboy(data_dir, "db", "upgrade").stderr
@@ -137,3 +236,120 @@ def test_watch_test_shows_what_a_query_would_match(data_dir, imported):
     )
     assert count == len(search) > 0
     assert paperboy(data_dir, "watch", "test", "--", "-x", check=False).returncode == 2
+
+
+def _days_back(count):
+    today = datetime.now(UTC).date()
+    return [today - timedelta(days=back) for back in range(count)]
+
+
+async def test_fetch_stops_at_the_first_day_hugging_face_cannot_be_reached(tmp_path):
+    days = _days_back(3)
+    items = [make_item(f"2611.0000{i}", f"Paper {i}", day=d) for i, d in enumerate(days)]
+    async with FakeHuggingFace(items) as hf:
+        hf.fail_next(DAILY, status=200, json_body={"error": "no list"})  # day 1: malformed
+        hf.fail_next(DAILY, status=503, headers={"Retry-After": "0"}, times=3)
+        hf.drop_next(DAILY)  # day 2: unreachable once the source's 4 attempts are used up
+        result = await paperboy_async(tmp_path, "fetch", "--days", "3", PAPERBOY_HF_API_URL=hf.url)
+        asked = [r.query["date"] for r in hf.requests_to(DAILY)]
+    assert result.returncode == 1
+    assert asked == [days[0].isoformat()] + [days[1].isoformat()] * 4  # never day 3
+    shown = flat(result.stderr)
+    assert f"{days[0]}: Hugging Face answered a JSON dict" in shown  # skipped, went on
+    assert (
+        f"{days[1]}: Hugging Face is unreachable (the connection was dropped after 4 attempts); "
+        "stopped after fetching 0 of 3 days."
+    ) in shown
+    assert str(days[2]) not in shown
+
+
+async def test_fetch_says_once_that_hugging_face_fails_and_how_many_days_it_fetched(tmp_path):
+    days = _days_back(7)
+    async with FakeHuggingFace([make_item("2611.00001", "Today's paper", day=days[0])]) as hf:
+        hf.queue(DAILY, ScriptedResponse())  # today: the normal answer
+        hf.fail_next(DAILY, status=503, headers={"Retry-After": "0"}, times=99)  # then 503s
+        result = await paperboy_async(tmp_path, "fetch", "--days", "7", PAPERBOY_HF_API_URL=hf.url)
+        asked = [r.query["date"] for r in hf.requests_to(DAILY)]
+    assert result.returncode == 1
+    assert asked == [days[0].isoformat()] + [days[1].isoformat()] * 4  # not 4 for each day
+    shown = flat(result.stderr)
+    assert f"{days[0]}: 1 papers (1 new, 0 updated)" in shown
+    assert (
+        f"{days[1]}: Hugging Face answered HTTP 503 after 4 attempts (/api/daily_papers); "
+        "stopped after fetching 1 of 7 days."
+    ) in shown
+    assert shown.count("503") == 1
+
+
+async def test_fetch_refuses_a_future_date_before_asking_hugging_face(tmp_path):
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    async with FakeHuggingFace([]) as hf:
+        result = await paperboy_async(
+            tmp_path, "fetch", "--date", "2099-01-01", PAPERBOY_HF_API_URL=hf.url
+        )
+        assert result.returncode == 2 and hf.requests == []
+        assert "--date 2099-01-01 is in the future" in flat(result.stderr)
+        # A day ahead is still fine: it is already "today" east of UTC.
+        ahead = await paperboy_async(
+            tmp_path, "fetch", "--date", str(tomorrow), PAPERBOY_HF_API_URL=hf.url
+        )
+        assert ahead.returncode == 0, ahead.stderr
+        assert [r.query["date"] for r in hf.requests_to(DAILY)] == [str(tomorrow)]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PAPERBOY_LOG_LEVEL", "LOUD", "PAPERBOY_LOG_LEVEL: unknown log level 'LOUD'"),
+        (
+            "PAPERBOY_DATABASE_URL",
+            "mysql://paperboy:hunter2@db/papers",
+            "PAPERBOY_DATABASE_URL: mysql databases are not supported; use SQLite",
+        ),
+        (
+            "PAPERBOY_DATABASE_URL",
+            "postgresql://paperboy:hunter2@db/papers",
+            "PAPERBOY_DATABASE_URL: postgresql needs the async driver: postgresql+asyncpg://",
+        ),
+        ("PAPERBOY_DATA_DIR", "{file}/data", "PAPERBOY_DATA_DIR: the directory {file}/data cannot"),
+    ],
+)
+def test_bad_settings_are_a_configuration_error_not_a_traceback(tmp_path, variable, value, says):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    value, says = value.format(file=a_file), says.format(file=a_file)
+    result = paperboy(tmp_path, "db", "upgrade", check=False, **{variable: value})
+    assert result.returncode == 2
+    assert f"Configuration error: {says}" in flat(result.stderr)
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_top_level_help_lists_the_discord_commands(tmp_path):
+    for args in (["--help"], []):
+        shown = paperboy(tmp_path, *args, check=False).stdout
+        assert re.search(r"discord\s+Discord: invite the bot", shown), shown
+
+
+def _cli_commands():
+    """``{command: [subcommands]}`` of ``paperboy``, the adapters' groups included."""
+    groups = dict(typer.main.get_command(cli.app).commands)
+    for name, path in cli.ADAPTER_CLIS.items():
+        groups[name] = typer.main.get_command(load_object(path))
+    return {
+        name: sorted(command.commands) if isinstance(command, click.Group) else []
+        for name, command in groups.items()
+    }
+
+
+@pytest.mark.filterwarnings("ignore:'audioop' is deprecated:DeprecationWarning")
+def test_readme_command_line_section_lists_every_command():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("paperboy ")]
+    for name, subcommands in _cli_commands().items():
+        documented = [line for line in lines if line.split()[1] == name]
+        assert documented, f"`paperboy {name}` is missing from the README"
+        for sub in subcommands:
+            assert any(re.search(rf"(^| ){sub}( |$)", line[9:]) for line in documented), (
+                f"`paperboy {name} {sub}` is missing from the README"
+            )

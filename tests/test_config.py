@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,54 @@ def test_default_database_is_sqlite_in_the_data_dir(tmp_path):
 def test_bad_zone_is_rejected_with_its_name():
     with pytest.raises(ValidationError, match="Mars/Olympus"):
         Settings(_env_file=None, timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize(("given", "kept"), [("debug", "DEBUG"), (" Warning ", "WARNING")])
+def test_log_level_is_any_logging_level_in_any_case(given, kept):
+    assert Settings(_env_file=None, log_level=given).log_level == kept
+
+
+def test_unknown_log_level_is_rejected_with_the_known_ones():
+    with pytest.raises(ValidationError, match="unknown log level 'LOUD'; use DEBUG, INFO"):
+        Settings(_env_file=None, log_level="LOUD")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite+aiosqlite:///tmp/paperboy.db", "postgresql+asyncpg://u:p@db:5432/paperboy", ""],
+)
+def test_sqlite_and_postgresql_urls_are_accepted(url):
+    assert Settings(_env_file=None, database_url=url).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://x/y", "mysql databases are not supported; use SQLite"),
+        ("postgres://x/y", "postgres databases are not supported; use SQLite"),
+        ("postgresql://x/y", "postgresql needs the async driver: postgresql+asyncpg://"),
+        ("sqlite:///x.db", "sqlite needs the async driver: sqlite+aiosqlite://"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_unsupported_database_urls_are_rejected_saying_what_works(url, says):
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        Settings(_env_file=None, database_url=url)
+
+
+def test_the_data_dir_is_created_for_the_database(tmp_path):
+    Settings(_env_file=None, data_dir=tmp_path / "a" / "b", database_url=None).create_database_dir()
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_a_data_dir_that_cannot_be_created_names_the_setting_and_why(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    settings = Settings(_env_file=None, data_dir=blocker / "data", database_url=None)
+    with pytest.raises(
+        ValueError, match=r"PAPERBOY_DATA_DIR: the directory .* cannot be created \("
+    ):
+        settings.create_database_dir()
+    in_url = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{blocker}/x/p.db")
+    with pytest.raises(ValueError, match="PAPERBOY_DATABASE_URL: the directory"):
+        in_url.create_database_dir()

@@ -41,6 +41,11 @@ class RateLimited(SourceError):
         self.retry_after = retry_after
 
 
+class SourceUnavailable(SourceError):
+    """The service could not be reached, or kept failing (timeouts, 408, 5xx), through
+    every retry: asking again right away would fail the same way."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How hard to try before giving up.
@@ -294,9 +299,11 @@ class JsonHttpClient:
                 if last.server_wait is not None
                 else self.policy.max_delay,
             )
-        if last.status is not None or last.garbage:
+        if last.garbage:
             return SourceError(f"{self.service} {last.failure} after {attempts} ({path})")
-        return SourceError(f"{self.service} is unreachable ({last.failure} after {attempts})")
+        if last.status is not None:
+            return SourceUnavailable(f"{self.service} {last.failure} after {attempts} ({path})")
+        return SourceUnavailable(f"{self.service} is unreachable ({last.failure} after {attempts})")
 
     async def close(self) -> None:
         """Close the underlying HTTP client if this object created it."""

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.ports import SourceError
-from bot.sources.http import RateLimited, RetryPolicy
+from bot.sources.http import RateLimited, RetryPolicy, SourceUnavailable
 from bot.sources.huggingface import HuggingFaceSource
 from tests.fakes.huggingface import FakeHuggingFace, make_item
 from tests.sources.conftest import SleepRecorder
@@ -142,6 +142,7 @@ async def test_a_server_that_hangs_times_out(
     with pytest.raises(SourceError) as failure:
         await make_source(hf, timeout=0.1).daily(day=DAY)
     assert str(failure.value) == "Hugging Face is unreachable (timed out after 4 attempts)"
+    assert isinstance(failure.value, SourceUnavailable)  # asking again now would not help
     assert len(sleeps.waits) == 3
 
 
@@ -220,7 +221,7 @@ async def test_an_html_page_with_502_is_retried_like_any_5xx(
     hf: FakeHuggingFace, make_source: MakeSource, sleeps: SleepRecorder
 ) -> None:
     hf.html_next(DAILY, status=502, times=4)
-    with pytest.raises(SourceError, match="answered HTTP 502 after 4 attempts"):
+    with pytest.raises(SourceUnavailable, match="answered HTTP 502 after 4 attempts"):
         await make_source(hf).daily(day=DAY)
     assert len(hf.requests) == 4
 
@@ -231,8 +232,9 @@ async def test_truncated_json_is_retried_once_then_reported(
     hf.truncate_next(DAILY)
     assert len(await make_source(hf).daily(day=DAY)) == 3
     hf.truncate_next(DAILY, times=2)
-    with pytest.raises(SourceError, match="truncated or malformed JSON"):
+    with pytest.raises(SourceError, match="truncated or malformed JSON") as failure:
         await make_source(hf).daily(day=DAY)
+    assert not isinstance(failure.value, SourceUnavailable)  # it answered: a bad day
 
 
 async def test_an_empty_200_body_is_reported(
