@@ -82,9 +82,14 @@ class Poller:
             except Exception as exc:  # nothing may end the loop; SourceError is the usual case
                 failures += 1
                 delay = self.retry_delay(failures)
-                self.last_error = str(exc) or type(exc).__name__
+                error = str(exc) or type(exc).__name__
+                # Said once, again when it changes, and every tenth time: an outage of
+                # hours is a few lines, not one per retry.
+                repeated = error == self.last_error and failures % 10 != 1
+                self.last_error = error
                 if isinstance(exc, SourceError):
-                    log.warning("%s; retrying in %.0f s", exc, delay)
+                    level = logging.DEBUG if repeated else logging.WARNING
+                    log.log(level, "%s; retrying in %.0f s", exc, delay)
                 else:
                     log.exception("poll failed; retrying in %.0f s", delay)
                 await self.sleep(delay)
