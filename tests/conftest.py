@@ -45,16 +45,8 @@ async def create_database(kind: str, tmp_path: Path) -> tuple[Database, object]:
             raise
         return db, None
     assert PG_URL
-    name = f"paperboy_t_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except BaseException:
-        await admin.dispose()
-        raise
+    admin, name, url = await create_postgres_database(PG_URL)
     try:  # from here on a failure must not leave the database (or the engine) behind
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
         db = await Database.connect(url)
         try:
             await db.upgrade()
@@ -65,6 +57,21 @@ async def create_database(kind: str, tmp_path: Path) -> tuple[Database, object]:
         await drop_postgres_database(admin, name)
         raise
     return db, (admin, name)
+
+
+async def create_postgres_database(base_url: str) -> tuple[AsyncEngine, str, str]:
+    """A new, empty, uniquely named database on ``base_url``'s server: the admin engine
+    (for :func:`drop_postgres_database`), its name and its URL."""
+    name = f"paperboy_t_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except BaseException:
+        await admin.dispose()
+        raise
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    return admin, name, url
 
 
 async def drop_postgres_database(admin: AsyncEngine, name: str) -> None:

@@ -115,29 +115,18 @@ async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) 
     """Replicas starting together: the migration lock makes the second wait, not fail."""
     import asyncio
     import os
-    import uuid
 
     import pytest
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
 
     from bot.store import Database
-    from tests.conftest import drop_postgres_database
+    from tests.conftest import create_postgres_database, drop_postgres_database
 
     base = os.environ.get("PAPERBOY_TEST_DATABASE_URL")
     if not base:
         pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
-    name = f"paperboy_t_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except BaseException:
-        await admin.dispose()
-        raise
+    admin, name, url = await create_postgres_database(base)
     dbs: list[Database] = []
     try:  # from here on the database is dropped (and the engine disposed) whatever happens
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
         for _ in range(3):
             dbs.append(await Database.connect(url))
         await asyncio.wait_for(asyncio.gather(*(db.upgrade() for db in dbs)), timeout=60)
