@@ -61,18 +61,7 @@ def probe_fts5(
     """The store's two FTS5 tables, fed as a bulk import feeds them (``detail`` other
     than the store's ``full``: the big table only, the title table stays as it is)."""
     db = sqlite3.connect(directory / f"fts5-{detail}.db", isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    tables = {"papers_fts": ", ".join(COLUMNS), "papers_head_fts": "title, keywords, votes"}
-    for table, columns in tables.items():
-        level = detail if table == "papers_fts" else "full"
-        db.execute(
-            f"CREATE VIRTUAL TABLE {table} USING fts5({columns}, "
-            f"content='', columnsize=0, detail={level}, tokenize='ascii')"
-        )
-        settings = {"hashsize": 33554432, **_MERGING["bulk"]}  # as migrations and bulk() set
-        for setting, value in settings.items():
-            db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('{setting}', {value})")
+    tables = create_fts_tables(db, detail)
     seconds = {"insert": 0.0, "commit": 0.0}
 
     def insert() -> None:
@@ -115,6 +104,24 @@ def probe_fts5(
             "optimize (one merge)": round(merge_cpu / count * 1e6, 1),
         },
     }
+
+
+def create_fts_tables(db: sqlite3.Connection, detail: str = "full") -> dict[str, str]:
+    """The store's two FTS5 tables in ``db`` (WAL), set up as a bulk import sets them
+    (``detail`` for the big one); returns their columns by table."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    tables = {"papers_fts": ", ".join(COLUMNS), "papers_head_fts": "title, keywords, votes"}
+    for table, columns in tables.items():
+        level = detail if table == "papers_fts" else "full"
+        db.execute(
+            f"CREATE VIRTUAL TABLE {table} USING fts5({columns}, "
+            f"content='', columnsize=0, detail={level}, tokenize='ascii')"
+        )
+        settings = {"hashsize": 33554432, **_MERGING["bulk"]}  # as migrations and bulk() set
+        for setting, value in settings.items():
+            db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('{setting}', {value})")
+    return tables
 
 
 def _check_fts5(

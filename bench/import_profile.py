@@ -10,13 +10,22 @@ wall-clock on the awaiting side, which for the single writer is the SQLite threa
 the FTS5 writes and the final merge left out (everything else, the analysis included,
 still runs), written to ``bench/results/import_profile_without_index.json``. The papers
 it stores are not searchable; it exists to show what budget an index has.
+
+``--index-beside`` measures the same FTS5 writes moved beside the rows: into a second
+database file, by a connection of their own on a thread of their own, while the store's
+connection goes on with the next batch's rows (``import_profile_index_beside.json``).
+paperboy does not do this (rows and index would no longer commit together); it shows
+what that design would gain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import sqlite3
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +35,7 @@ from typing import Any
 import bot.store.papers as papers_module
 import bot.store.writer as writer_module
 from bench.corpus import generate
+from bench.engine_probe import create_fts_tables
 from bot.store import Database, PaperStore
 from bot.store.driver import RawConnection
 
@@ -79,9 +89,9 @@ class Timers:
         setattr(owner, name, timed)
 
 
-def _fresh_file() -> Path:
+def _fresh_file(name: str = "import-profile.db") -> Path:
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / "import-profile.db"
+    path = DATA / name
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return path
@@ -95,15 +105,79 @@ async def _nothing(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
-async def profile(count: int, *, index: bool = True) -> dict[str, Any]:
+class IndexBeside:
+    """The FTS5 writes of an import, done by a second connection on its own thread, into
+    ``path``: each batch's statements in one transaction, then one ``optimize``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._work: queue.Queue[Any] = queue.Queue(maxsize=2)  # a batch ahead at most
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="index-beside", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            tables = create_fts_tables(db)
+            while (batch := self._work.get()) is not None:
+                try:
+                    if batch == "optimize":
+                        for table in tables:
+                            db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+                    else:
+                        db.execute("BEGIN")
+                        for statement, payload in batch:
+                            db.execute(statement, [payload])
+                        db.execute("COMMIT")
+                except BaseException as exc:  # reported by the next write or merge
+                    self._failure = exc
+                finally:
+                    self._work.task_done()
+        finally:
+            db.close()
+
+    async def write(self, _raw: RawConnection, statements: Any, payloads: Any) -> None:
+        self._raise()
+        await asyncio.to_thread(self._work.put, list(zip(statements, payloads, strict=True)))
+
+    async def merge_deferred(self, _db: Any, *, inserted: int) -> None:
+        await asyncio.to_thread(self._work.put, "optimize")
+        await asyncio.to_thread(self._work.join)
+        self._raise()
+
+    def close(self) -> None:
+        self._work.put(None)
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._failure is not None:
+            raise RuntimeError("the index beside failed") from self._failure
+
+
+MODES = {
+    "store": "import_profile.json",
+    "without-index": "import_profile_without_index.json",
+    "index-beside": "import_profile_index_beside.json",
+}
+
+
+async def profile(count: int, *, mode: str = "store") -> dict[str, Any]:
     timers = Timers()
+    beside = None
     try:
-        if not index:
+        if mode == "without-index":
             timers.replace(writer_module, "_fts_write", _nothing)
             timers.replace(papers_module, "merge_deferred", _nothing)
-        return await _profile(count, timers) | {"index": index}
+        elif mode == "index-beside":
+            beside = IndexBeside(_fresh_file("import-profile-index.db"))
+            timers.replace(writer_module, "_fts_write", beside.write)
+            timers.replace(papers_module, "merge_deferred", beside.merge_deferred)
+        return await _profile(count, timers) | {"mode": mode}
     finally:
         timers.restore()
+        if beside is not None:
+            beside.close()
 
 
 async def _profile(count: int, timers: Timers) -> dict[str, Any]:
@@ -149,14 +223,18 @@ async def _profile(count: int, timers: Timers) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    index = "--without-index" not in argv
-    numbers = [a for a in argv if a != "--without-index"]
+    flags = [a.removeprefix("--") for a in argv if a.startswith("--")]
+    mode = flags[0] if flags else "store"
+    if len(flags) > 1 or mode not in MODES:
+        print("usage: python -m bench.import_profile [PAPERS] [--without-index | --index-beside]")
+        return 2
+    numbers = [a for a in argv if not a.startswith("--")]
     count = int(numbers[0]) if numbers else 200_000
-    result = asyncio.run(profile(count, index=index))
-    path = RESULTS / ("import_profile.json" if index else "import_profile_without_index.json")
+    result = asyncio.run(profile(count, mode=mode))
+    path = RESULTS / MODES[mode]
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    what = "" if index else " without the full-text index"
+    what = "" if mode == "store" else f" ({mode})"
     print(
         f"{count:,} papers{what}: {result['papers_per_second']:,}/s ({result['us_per_paper']} us; "
         f"CPU of all threads {result['process_cpu_us_per_paper']} us)"
