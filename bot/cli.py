@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, config_problems, load_settings
 from bot.logs import setup_logging
 from bot.models import Paper, utcnow
 from bot.options import UsageError, parse_since
@@ -52,28 +52,12 @@ def _console_renderer() -> Any:
     return load_object("adapters.console.render:render_reply")
 
 
-def _config_problems(exc: Exception) -> list[str]:
-    """A settings error as one line per problem, naming the variable. Never the value
-    given: it may hold a password (PAPERBOY_DATABASE_URL) or a token."""
-    from pydantic import ValidationError
-
-    if not isinstance(exc, ValidationError):
-        return [str(exc)]
-    problems = []
-    for error in exc.errors():
-        first, *rest = error["loc"] or ("",)
-        name = str(first) if str(first).isupper() else f"PAPERBOY_{str(first).upper()}"
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
-        problems.append(f"{name}{where}: {error['msg'].removeprefix('Value error, ')}")
-    return problems
-
-
 def _settings() -> Settings:
     try:
         settings = load_settings()
         settings.create_database_dir()
     except Exception as exc:  # pydantic ValidationError, a data dir that cannot be created
-        for problem in _config_problems(exc):
+        for problem in config_problems(exc):
             err.print(f"[red]Configuration error:[/] {escape(problem)}")
         raise typer.Exit(2) from None
     setup_logging(settings.log_level, settings.log_format)
@@ -81,7 +65,13 @@ def _settings() -> Settings:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    from bot.store import DatabaseUnavailable
+
+    try:
+        return asyncio.run(coro)
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from None
 
 
 def _progress() -> Progress:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -228,6 +228,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{setting}: the directory {directory} cannot be created ({reason})."
             ) from None
+
+
+def config_problems(exc: Exception) -> list[str]:
+    """A settings error as one line per problem, naming the variable. Never the value
+    given: it may hold a password (PAPERBOY_DATABASE_URL) or a token."""
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    problems = []
+    for error in exc.errors():
+        first, *rest = error["loc"] or ("",)
+        name = str(first) if str(first).isupper() else f"PAPERBOY_{str(first).upper()}"
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+        problems.append(f"{name}{where}: {error['msg'].removeprefix('Value error, ')}")
+    return problems
 
 
 def load_settings(**overrides: object) -> Settings:

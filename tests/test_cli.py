@@ -346,3 +346,19 @@ def test_readme_command_line_section_lists_every_command():
             assert any(re.search(rf"(^| ){sub}( |$)", line[9:]) for line in documented), (
                 f"`paperboy {name} {sub}` is missing from the README"
             )
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql+asyncpg://paperboy:hunter2@127.0.0.1:1/papers", "Connect call failed"),
+        ("sqlite+aiosqlite:///{directory}", "unable to open database file"),  # a directory
+    ],
+)
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path, url, says):
+    url = url.format(directory=tmp_path)
+    result = paperboy(tmp_path, "search", "diffusion", check=False, PAPERBOY_DATABASE_URL=url)
+    assert result.returncode == 1
+    shown = flat(result.stderr)
+    assert shown.startswith("Cannot connect to the database ") and says in shown
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr

@@ -9,7 +9,7 @@ import discord
 import typer
 
 from adapters.discord.adapter import DiscordAdapter
-from bot.config import Settings, load_settings
+from bot.config import Settings, config_problems, load_settings
 
 app = typer.Typer(
     help="Discord: invite the bot, register the /papers commands.",
@@ -33,7 +33,8 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except Exception as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
+        for problem in config_problems(exc):
+            typer.echo(f"Configuration error: {problem}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.store.driver import RawConnection
@@ -32,6 +33,11 @@ _SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-65536",  # 64 MiB page cache
     "PRAGMA mmap_size=1073741824",
 )
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened; the message says which and why (never
+    the password)."""
 
 
 class Database:
@@ -69,8 +75,14 @@ class Database:
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
         db = cls(engine)
-        async with engine.connect() as conn:  # fail early on a bad URL or server
-            await conn.exec_driver_sql("SELECT 1")
+        try:
+            async with engine.connect() as conn:  # fail early on a bad URL or server
+                await conn.exec_driver_sql("SELECT 1")
+        except (OSError, DBAPIError) as exc:
+            await engine.dispose()
+            where = parsed.render_as_string(hide_password=True)
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise DatabaseUnavailable(f"Cannot connect to the database {where}: {reason}") from exc
         return db
 
     async def upgrade(self) -> None:

@@ -87,3 +87,13 @@ def test_missing_token_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.delenv("PAPERBOY_DISCORD_TOKEN", raising=False)
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 2 and "PAPERBOY_DISCORD_TOKEN" in result.output
+
+
+def test_a_bad_setting_is_one_line_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERBOY_DATABASE_URL", "mysql://paperboy:hunter2@db/papers")
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "Configuration error: PAPERBOY_DATABASE_URL: mysql databases are not supported" in (
+        result.output
+    )
+    assert "hunter2" not in result.output
