@@ -15,7 +15,12 @@ from urllib.parse import quote
 
 from discord.utils import escape_markdown
 
-from adapters.discord.buttons import MAX_BUTTON_LABEL_CHARS, encode_custom_id
+from adapters.discord.buttons import (
+    MAX_BUTTON_LABEL_CHARS,
+    ButtonAction,
+    decode_custom_id,
+    encode_custom_id,
+)
 from bot.models import AdapterLimits, Button, Card, Reply, ReplyKind, shorten
 
 # Discord's documented limits (message content, embeds, components).
@@ -233,12 +238,19 @@ def pack_embeds(embeds: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return batches
 
 
-def button_rows(buttons: tuple[Button, ...]) -> tuple[dict[str, Any], ...]:
-    """Rows of up to 5 buttons (5 rows at most); buttons that cannot be encoded are left out."""
+def button_rows(buttons: tuple[Button, ...], *, copy_ok: bool = True) -> tuple[dict[str, Any], ...]:
+    """Rows of up to 5 buttons (5 rows at most); buttons that cannot be encoded are left out.
+
+    ``copy_ok=False``: the reply spans several messages, so a share button that could only
+    copy the message it sits on (its command too long for a custom id) is left out too.
+    """
     items = []
     for button in buttons:
         custom_id = encode_custom_id(button)
         if custom_id is None:
+            continue
+        decoded = decode_custom_id(custom_id)
+        if not copy_ok and decoded is not None and decoded.action is ButtonAction.COPY:
             continue
         items.append(
             {
@@ -288,7 +300,7 @@ def render_reply(reply: Reply, *, in_channel: bool = False) -> list[DiscordMessa
         drafts.append(("(nothing to show)", []))
 
     buttons = tuple(b for b in reply.buttons if not (in_channel and b.share))
-    rows = button_rows(buttons)
+    rows = button_rows(buttons, copy_ok=len(drafts) == 1)
     messages = []
     position = 0
     for index, (content, batch) in enumerate(drafts):

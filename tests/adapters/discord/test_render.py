@@ -132,6 +132,21 @@ def test_long_commands_are_compressed_or_fall_back() -> None:
     assert decode_custom_id("pb1:R:not base85 ~~~") is None
 
 
+def test_a_copy_share_button_is_offered_only_on_a_reply_of_one_message() -> None:
+    # Its command is too long for a custom id: "share" can only copy the message it sits
+    # on, which is the whole reply only when the reply is one message.
+    command = "search " + " ".join(f"w{i * 7919 % 10007}" for i in range(60))
+    buttons = (Button("Share in channel", command, share=True),)
+
+    def labels(messages: list) -> list[str]:
+        return [b["label"] for m in messages for row in m.components for b in row["components"]]
+
+    one = render_reply(Reply(title="Results", cards=cards(2), buttons=buttons))
+    many = render_reply(Reply(title="Results", cards=cards(25), buttons=buttons))
+    assert len(one) == 1 and labels(one) == ["Share in channel"]
+    assert len(many) > 1 and labels(many) == []
+
+
 def test_split_text_never_exceeds_the_limit_and_keeps_words() -> None:
     text = "word " * 1000
     chunks = split_text(text, 100)
