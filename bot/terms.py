@@ -8,7 +8,10 @@ construction rather than by hoping two stemmers agree.
 
 Steps: Unicode compatibility normalisation, case folding, diacritics removed, split into
 runs of letters and digits, English stop words dropped, the plural s of acronyms dropped
-("LLMs", "SSMs", "GPUs": Snowball keeps it), Snowball English stemming.
+("LLMs", "SSMs", "GPUs": Snowball keeps it), Snowball English stemming. A word mixing
+letters and digits becomes its parts ("Llama3" -> "llama 3", "A100" -> "a 100"), so
+`llama` finds Llama3 and a query for `llama3` is the phrase "llama 3"; the parts are
+never stop words.
 
 Speed matters (every imported paper goes through here), so ASCII is split with a byte
 translation table and each distinct word is stemmed once; :func:`analyze_reference` is
@@ -71,6 +74,7 @@ STOP_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"[^\W_]+")
+_PARTS = re.compile(r"[^\W\d_]+|\d+")  # the letter runs and digit runs of a word
 _stemmer = Stemmer.Stemmer("english")
 
 # ASCII letters are lower-cased, other ASCII that is not a letter or digit becomes a
@@ -93,7 +97,20 @@ def _fold(text: str) -> str:
 def _stem_word(word: str) -> str:
     if word in STOP_WORDS:
         return ""
+    return _stem(word)
+
+
+def _stem(word: str) -> str:
     return _stemmer.stemWord(_singular_acronym(word))[:MAX_TERM_CHARS]
+
+
+def _word_terms(word: str) -> list[str]:
+    """The terms of one word: itself, or the parts of a word mixing letters and digits."""
+    parts = _PARTS.findall(word)
+    if len(parts) <= 1:
+        term = _stem_word(word)
+        return [term] if term else []
+    return [_stem(part) for part in parts]
 
 
 _VOWELS = frozenset("aeiouy")
@@ -115,7 +132,7 @@ def analyze_reference(text: str | None) -> list[str]:
     """The definition of the analyzer, written plainly (used to test the fast path)."""
     if not text:
         return []
-    return [t for t in (_stem_word(w) for w in _WORD.findall(_fold(text))) if t]
+    return [t for w in _WORD.findall(_fold(text)) for t in _word_terms(w)]
 
 
 def _resolve_chunk(chunk: bytes) -> bytes:

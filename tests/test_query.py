@@ -31,7 +31,7 @@ def test_words_phrases_or_exclusion_and_fields():
 
 def test_hyphenated_word_becomes_a_phrase_and_duplicates_collapse():
     q = parse("gpt-4o GPT-4o models model")
-    assert [[t.terms for t in g] for g in q.groups] == [[("gpt", "4o")], [("model",)]]
+    assert [[t.terms for t in g] for g in q.groups] == [[("gpt", "4", "o")], [("model",)]]
 
 
 @pytest.mark.parametrize(

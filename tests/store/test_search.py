@@ -104,6 +104,22 @@ async def test_acronyms_are_found_singular_or_plural(store: PaperStore) -> None:
         assert sorted(await ids(store, query)) == (["1"] if '"' in query else ["1", "2"])
 
 
+async def test_model_names_with_versions_are_found_by_name_and_by_version(
+    store: PaperStore,
+) -> None:
+    await store.upsert(
+        [
+            paper(1, "Mamba2 for vision", "Trained on an A100 with Llama3."),
+            paper(2, "Mamba strikes back", "Llama 3 on 100 GPUs: a study."),
+            paper(3, "Three llamas", "A llama, then 3 more; a 100 of them."),
+        ]
+    )
+    assert sorted(await ids(store, "mamba")) == ["1", "2"]
+    assert sorted(await ids(store, "llama3")) == ["1", "2"]  # the phrase "llama 3"
+    assert await ids(store, "a100") == ["1"]  # not "a ... 100"
+    assert await ids(store, "mamba2") == ["1"]
+
+
 async def test_relevance_beats_upvotes_then_upvotes_then_recency(store: PaperStore) -> None:
     await store.upsert(
         [
