@@ -210,6 +210,7 @@ class Paperboy:
             watches=self.watches,
             on_watches_changed=self._watches_changed,
             metrics=self.metrics,
+            source_problem=lambda: self.poller.last_error,
         )
         for adapter in self.adapters:
             if hasattr(adapter, "watch_suggester"):  # Discord's autocomplete for unwatch

@@ -85,8 +85,12 @@ class Commands:
         watches: WatchStore | None = None,
         on_watches_changed: Callable[[], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
+        source_problem: Callable[[], str | None] | None = None,
     ) -> None:
         self.metrics = metrics
+        # Why the paper source could not be polled last time (None: it could), so an
+        # empty library can say why it is empty.
+        self.source_problem = source_problem
         self.watches = watches
         self.on_watches_changed = on_watches_changed
         self.store = store
@@ -201,6 +205,16 @@ class Commands:
 
     # --- helpers ----------------------------------------------------------------
 
+    def nothing_fetched(self) -> str:
+        """What an empty library says: why, when the last poll failed."""
+        problem = self.source_problem() if self.source_problem is not None else None
+        if problem:
+            return (
+                f"No papers have been fetched yet: {problem.rstrip('.')}. paperboy keeps "
+                "trying; papers appear here as soon as a poll gets through."
+            )
+        return "No papers have been fetched yet. Try again after the next poll."
+
     def _page(self, options: dict[str, str]) -> int:
         return parse_positive_int("page", options.get("page", "1"), minimum=1, maximum=MAX_PAGE)
 
@@ -267,7 +281,7 @@ async def _today(core: Commands, request: CommandRequest) -> Reply:
         text=note,
         command="today",
         page=page,
-        empty="No papers have been fetched yet. Try again after the next poll.",
+        empty=core.nothing_fetched(),
     )
 
 

@@ -60,6 +60,17 @@ async def test_today_falls_back_to_the_latest_list(store, make_bot):
     assert "No papers yet today" in reply.text
 
 
+async def test_an_empty_library_says_why_when_the_last_poll_failed(store, make_bot):
+    problem: list[str | None] = [None]
+    bot = make_bot(source_problem=lambda: problem[0])
+    assert (await bot.exec("today")).text == (
+        "No papers have been fetched yet. Try again after the next poll."
+    )
+    problem[0] = "Hugging Face is unreachable (could not connect after 4 attempts)"
+    text = (await bot.exec("today")).text
+    assert text.startswith(f"No papers have been fetched yet: {problem[0]}. paperboy keeps")
+
+
 async def test_top_periods(bot):
     week = await bot.exec("top week")
     assert ids(week)[0] == "2611.00010"
