@@ -159,9 +159,6 @@ def fetch(
     else:
         wanted = [today - timedelta(days=i) for i in range(days)]
 
-    def unreachable(exc: SourceError) -> bool:
-        return isinstance(exc, RateLimited | SourceUnavailable)
-
     async def main() -> int:
         db, store = await open_store(settings)
         source = build_source(settings)
@@ -174,7 +171,7 @@ def fetch(
                         papers = await source.fetch_day(one)
                     except SourceError as exc:
                         failures += 1
-                        if unreachable(exc) and len(wanted) > 1:
+                        if isinstance(exc, RateLimited | SourceUnavailable) and len(wanted) > 1:
                             # Every other day would wait for the same retries, and fail.
                             err.print(
                                 f"[red]{one}: {escape(str(exc))}; stopped after fetching "

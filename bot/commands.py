@@ -29,7 +29,7 @@ from bot.models import (
     shorten,
     utcnow,
 )
-from bot.options import UsageError, parse_positive_int, parse_since, split_options
+from bot.options import UsageError, echo, parse_positive_int, parse_since, split_options
 from bot.ports import PaperLookup, SourceError
 from bot.query import QueryError, parse
 from bot.schedule import SUBSCRIBE_USAGE
@@ -45,16 +45,8 @@ REMOTE_COOLDOWN_SECONDS = 60.0
 # ``/papers paper`` shows the whole abstract up to this many characters (search cards
 # carry a sentence or two); adapters still cut it to what their card can hold.
 PAPER_SUMMARY_CHARS = 1200
-ECHO_CHARS = 40
 
 Handler = Callable[["Commands", CommandRequest], Awaitable[Reply]]
-
-
-def echo(value: str) -> str:
-    """``value`` fit to quote back in a reply: control and other invisible characters
-    escaped (``\\x03``), at most :data:`ECHO_CHARS` characters however long it is."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
-    return shorten(shown, ECHO_CHARS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,15 +211,9 @@ class Settings(BaseSettings):
         Raises ``ValueError`` naming the setting and the reason when it cannot be created.
         Nothing to do for PostgreSQL or an in-memory database.
         """
-        from sqlalchemy.engine import make_url
-
-        url = make_url(self.effective_database_url)
-        database = url.database or ""
-        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        directory = sqlite_directory(self.effective_database_url)
+        if directory is None:
             return
-        if database.startswith("file:"):  # a URI filename: SQLite resolves it itself
-            return
-        directory = Path(database).expanduser().parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -228,6 +222,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{setting}: the directory {directory} cannot be created ({reason})."
             ) from None
+
+
+def sqlite_directory(url: str) -> Path | None:
+    """The directory of an SQLite database URL's file (None: PostgreSQL, in memory, or a
+    ``file:`` URI, which SQLite resolves itself)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().parent
 
 
 def config_problems(exc: Exception) -> list[str]:

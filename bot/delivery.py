@@ -297,13 +297,14 @@ class Relay:
             log.warning("%s: outcome unknown (%s); will reconcile", post.key, error)
             return "unknown"
         if status is PostStatus.AUTH:
-            return await self._hold_platform(post, error, now)
-        if status is PostStatus.RETRY and post.attempts < self.max_attempts:
-            wait = (
-                timedelta(seconds=result.retry_after)
-                if result.retry_after is not None
-                else self.backoff(post.attempts)
-            )
+            self._hold_platform(post.destination.platform, error, now)
+        if status in (PostStatus.RETRY, PostStatus.AUTH) and post.attempts < self.max_attempts:
+            if status is PostStatus.AUTH:
+                wait = AUTH_HOLD
+            elif result.retry_after is not None:
+                wait = timedelta(seconds=result.retry_after)
+            else:
+                wait = self.backoff(post.attempts)
             if result.message_ids:
                 # Some parts are posted: whoever tries next (another replica, or this one
                 # after a restart, which remember nothing) looks them up before posting.
@@ -330,8 +331,8 @@ class Relay:
         what = " and ".join(stopped) or "nothing (no digest or watch posts there any more)"
         log.warning("cannot post to %s: %s; paused %s", dest.key, reason, what)
 
-    async def _hold_platform(self, post: ClaimedPost, error: str, now: datetime) -> str:
-        platform = post.destination.platform
+    def _hold_platform(self, platform: str, error: str, now: datetime) -> None:
+        """Leave ``platform`` alone for AUTH_HOLD (its token was rejected); say so once."""
         until = now + AUTH_HOLD
         if self._held.get(platform, now) <= now:
             log.error(
@@ -342,12 +343,6 @@ class Relay:
                 until.strftime("%H:%M UTC"),
             )
         self._held[platform] = until
-        if post.attempts < self.max_attempts:
-            await self.outbox.mark_retry(post.id, self.worker, error, until)
-            return "retried"
-        await self.outbox.mark_failed(post.id, self.worker, error)
-        log.error("giving up on %s: %s", post.key, error)
-        return "failed"
 
 
 class _ReplyCache:

@@ -184,14 +184,14 @@ class Card:
     arxiv_url: str | None = None
 
     @classmethod
-    def from_paper(cls, paper: Paper, *, summary_chars: int = 300) -> Card:
+    def from_paper(cls, paper: Paper) -> Card:
         listed = paper.submitted_at or paper.published_at
         return cls(
             paper_id=paper.id,
             title=paper.title,
             url=paper.url,
             authors=paper.author_names,
-            summary=short_summary(paper, max_chars=summary_chars),
+            summary=short_summary(paper),
             upvotes=paper.upvotes,
             comments=paper.comments,
             github=paper.github_repo,

@@ -34,10 +34,18 @@ def normalize_quotes(text: str) -> str:
     return text.translate(_SMART_QUOTES)
 
 
+ECHO_CHARS = 40
+
+
+def echo(value: str) -> str:
+    """``value`` fit to quote back in a reply: control and other invisible characters
+    escaped (``\\x03``), at most :data:`ECHO_CHARS` characters however long it is."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return shorten(shown, ECHO_CHARS)
+
+
 def _shown(value: str) -> str:
-    """``value`` quoted for a message, at most 40 characters however long or odd it is."""
-    shown = repr(value)
-    return shown if len(shown) <= 40 else shorten(shown[:-1], 39) + shown[-1]
+    return f"'{echo(value)}'"
 
 
 def split_options(text: str, allowed: Iterable[str]) -> ParsedArgs:
@@ -50,7 +58,7 @@ def split_options(text: str, allowed: Iterable[str]) -> ParsedArgs:
         name = match.group(1).lower()
         if name not in allowed:
             known = ", ".join(f"--{a}" for a in allowed) or "none"
-            raise UsageError(f"Unknown option --{shorten(name, 40)}. Options here: {known}.")
+            raise UsageError(f"Unknown option --{echo(name)}. Options here: {known}.")
         value = match.group(2) if match.group(2) is not None else match.group(3)
         if not value:
             raise UsageError(f"--{name} needs a value, e.g. {_EXAMPLES.get(name, '--' + name)}.")

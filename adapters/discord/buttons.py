@@ -21,6 +21,8 @@ from bot.models import Button
 MAX_CUSTOM_ID_CHARS = 100
 MAX_BUTTON_LABEL_CHARS = 80
 CUSTOM_ID_PREFIX = "pb1:"
+# A share button whose command does not fit: it re-posts the message it sits on.
+COPY_CUSTOM_ID = f"{CUSTOM_ID_PREFIX}c:"
 
 # mode letters: r = run for the presser, s = share in channel; upper case = compressed
 # payload; c = copy the message the button is on into the channel.
@@ -52,7 +54,7 @@ def encode_custom_id(button: Button) -> str | None:
     if len(compressed) <= MAX_CUSTOM_ID_CHARS:
         return compressed
     if button.share:
-        return f"{CUSTOM_ID_PREFIX}c:"
+        return COPY_CUSTOM_ID
     return None
 
 

@@ -15,12 +15,7 @@ from urllib.parse import quote
 
 from discord.utils import escape_markdown
 
-from adapters.discord.buttons import (
-    MAX_BUTTON_LABEL_CHARS,
-    ButtonAction,
-    decode_custom_id,
-    encode_custom_id,
-)
+from adapters.discord.buttons import COPY_CUSTOM_ID, MAX_BUTTON_LABEL_CHARS, encode_custom_id
 from bot.models import AdapterLimits, Button, Card, Reply, ReplyKind, shorten
 
 # Discord's documented limits (message content, embeds, components).
@@ -247,10 +242,7 @@ def button_rows(buttons: tuple[Button, ...], *, copy_ok: bool = True) -> tuple[d
     items = []
     for button in buttons:
         custom_id = encode_custom_id(button)
-        if custom_id is None:
-            continue
-        decoded = decode_custom_id(custom_id)
-        if not copy_ok and decoded is not None and decoded.action is ButtonAction.COPY:
+        if custom_id is None or (custom_id == COPY_CUSTOM_ID and not copy_ok):
             continue
         items.append(
             {

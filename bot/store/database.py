@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.config import sqlite_directory
 from bot.store.driver import RawConnection
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,9 @@ class Database:
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
-            database = parsed.database or ""
-            if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+            directory = sqlite_directory(url)
+            if directory is not None:
+                directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
             # asyncpg prepares every statement, and after five runs PostgreSQL may switch

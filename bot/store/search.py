@@ -112,7 +112,6 @@ class _Plan:
         self.has_author_terms = any(t.field is Field.AUTHOR for t in query.terms)
         self.compile = fts5_match if self.sqlite else tsquery_text
         self.window_floor: int | None = None
-        self.scan = SCAN_WINDOW
         self.since = since
         self.since_floor: int | None = None  # no paper of `since` or later is older
 
@@ -142,9 +141,8 @@ class _Plan:
             # Only papers in the upvote tier: FTS5 intersects doclists instead of walking
             # matches until enough pass the exact filter below.
             expression = fts5_with_votes(expression, self.min_upvotes)
-            window = (
-                f"SELECT p.id AS id, coalesce(p.upvotes, 0) AS votes FROM {table} f "
-                f"JOIN papers p ON p.id = f.rowid WHERE {table} MATCH ?{where} "
+            walk = (
+                f"FROM {table} f JOIN papers p ON p.id = f.rowid WHERE {table} MATCH ?{where} "
                 "ORDER BY f.rowid DESC LIMIT ?"
             )
             params = [expression, *params]
@@ -155,21 +153,22 @@ class _Plan:
             # costed conditions, and when it walks the primary key newest first, a
             # paper failing `upvotes >= N` is then skipped without reading its toasted
             # tsvector (min_upvotes 10 over 200,000 papers: 44-137 ms -> 7 ms).
-            window = (
-                f"SELECT p.id AS id, coalesce(p.upvotes, 0) AS votes FROM papers p "
-                f"WHERE TRUE{where} AND p.{vector} @@ CAST(? AS tsquery) "
+            walk = (
+                f"FROM papers p WHERE TRUE{where} AND p.{vector} @@ CAST(? AS tsquery) "
                 "ORDER BY p.id DESC LIMIT ?"
             )
             params = [*params, expression]
-        # The `pool` most upvoted of the newest `scan` matches (title tiers; the others
-        # take the newest `pool`): the ranking's tie-break, upvotes, picks the candidates,
-        # so a deeper page or a larger limit extends the same order instead of changing
-        # it. Measured at 1M papers: p50 +1 ms; the abstract tier would cost 2-3x that.
+        if not head:
+            return await self.raw.fetch(f"SELECT p.id, {columns} {walk}", [*params, self.pool])
+        # Title tiers: the `pool` most upvoted of the newest SCAN_WINDOW matches. The
+        # ranking's tie-break, upvotes, picks the candidates, so a deeper page or a larger
+        # limit extends the same order instead of changing it. Measured at 1M papers:
+        # p50 +1 ms; the "anywhere" tier would cost 2-3x that, so it keeps the newest.
         sql = (
-            f"SELECT p.id, {columns} FROM ({window}) w JOIN papers p ON p.id = w.id "
-            "ORDER BY w.votes DESC, w.id DESC LIMIT ?"
+            f"SELECT p.id, {columns} FROM (SELECT p.id AS id, coalesce(p.upvotes, 0) AS votes "
+            f"{walk}) w JOIN papers p ON p.id = w.id ORDER BY w.votes DESC, w.id DESC LIMIT ?"
         )
-        scan = max(self.scan, self.pool) if head else self.pool
+        scan = max(SCAN_WINDOW, self.pool)
         return await self.raw.fetch(sql, [*params, scan, self.pool])
 
     async def _since_floor(self) -> int:
