@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import sys
 from collections.abc import Coroutine
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.config import Settings, config_problems, load_settings
-from bot.logs import setup_logging
-from bot.models import Paper, utcnow
-from bot.options import UsageError, parse_since
-from bot.ports import SourceError
-from bot.query import QueryError, parse
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from bot.config import Settings
+    from bot.models import Paper
+
+# Modules a command needs are imported by that command: `paperboy --help` and a mistyped
+# option answer at once instead of loading pydantic, SQLAlchemy and discord.py first.
 
 T = TypeVar("T")
 
@@ -39,9 +39,14 @@ app.add_typer(watch_app, name="watch")
 err = Console(stderr=True)
 out = Console()
 
-# Platform-specific CLI groups live with their adapters and load only when used (or
-# listed by `paperboy --help`). Slack needs no setup commands, so it has none.
-ADAPTER_CLIS = {"discord": "adapters.discord.cli:app"}
+# Platform-specific CLI groups live with their adapters and load only when used; `paperboy
+# --help` lists them by the help line given here. Slack needs no setup commands.
+ADAPTER_CLIS = {
+    "discord": (
+        "adapters.discord.cli:app",
+        "Discord: invite the bot, register the /papers commands.",
+    ),
+}
 
 
 def _console_renderer() -> Any:
@@ -53,6 +58,9 @@ def _console_renderer() -> Any:
 
 
 def _settings() -> Settings:
+    from bot.config import config_problems, load_settings
+    from bot.logs import setup_logging
+
     try:
         settings = load_settings()
         settings.create_database_dir()
@@ -65,6 +73,8 @@ def _settings() -> Settings:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     from bot.store import DatabaseUnavailable
 
     try:
@@ -75,6 +85,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -143,6 +155,7 @@ def fetch(
     malformed data is skipped.
     """
     from bot.app import build_source, open_store
+    from bot.ports import SourceError
     from bot.sources.http import RateLimited, SourceUnavailable
 
     settings = _settings()
@@ -280,6 +293,9 @@ def search(
     paperboy search -- '-survey transformer'
     """
     from bot.app import open_store
+    from bot.models import utcnow
+    from bot.options import UsageError, parse_since
+    from bot.query import QueryError, parse
 
     settings = _settings()
     try:
@@ -344,6 +360,7 @@ def digest(
 def _preview_digest(settings: Settings, *, as_json: bool, top: int | None) -> None:
     from bot.app import open_store
     from bot.digest import digest_reply, latest_day_selection
+    from bot.models import utcnow
 
     async def main() -> Any:
         db, store = await open_store(settings)
@@ -371,6 +388,7 @@ def _preview_digest(settings: Settings, *, as_json: bool, top: int | None) -> No
 
 def _run_digests_now(settings: Settings, channel: str | None) -> None:
     from bot.app import Paperboy
+    from bot.models import utcnow
 
     async def main() -> int:
         async with Paperboy(settings) as bot:
@@ -414,6 +432,7 @@ def status() -> None:
     from rich.table import Table
 
     from bot.app import open_store
+    from bot.models import utcnow
     from bot.schedule import describe, next_slot
     from bot.store.outbox import Outbox
     from bot.store.subscriptions import SubscriptionStore
@@ -475,7 +494,8 @@ def watch_test(
     """
     render_reply = _console_renderer()
     from bot.app import open_store
-    from bot.models import Card, Reply
+    from bot.models import Card, Reply, utcnow
+    from bot.query import QueryError, parse
 
     settings = _settings()
     try:
@@ -523,19 +543,19 @@ def db_upgrade() -> None:
 
 
 def _mount_adapter_clis(argv: list[str]) -> None:
-    """Load ``paperboy discord …`` when asked for, or for the list of ``paperboy --help``."""
-    from bot.app import load_object
+    """Load ``paperboy discord …`` when asked for; for ``paperboy --help``, list it."""
+    from importlib import import_module
 
-    listing = argv[1:2] in ([], ["--help"])
-    for name, path in ADAPTER_CLIS.items():
-        if listing or name in argv[1:2]:
-            try:
-                app.add_typer(load_object(path), name=name)
-            except (ImportError, AttributeError):
-                if listing:
-                    continue
-                err.print(f"[red]The {name} commands are not available in this install.[/]")
-                raise SystemExit(2) from None
+    for name, (path, help_line) in ADAPTER_CLIS.items():
+        if name not in argv[1:2]:
+            app.add_typer(typer.Typer(), name=name, help=help_line)
+            continue
+        module, _, attribute = path.partition(":")
+        try:
+            app.add_typer(getattr(import_module(module), attribute), name=name)
+        except (ImportError, AttributeError):
+            err.print(f"[red]The {name} commands are not available in this install.[/]")
+            raise SystemExit(2) from None
 
 
 def main() -> None:

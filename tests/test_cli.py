@@ -323,10 +323,28 @@ def test_top_level_help_lists_the_discord_commands(tmp_path):
         assert re.search(r"discord\s+Discord: invite the bot", shown), shown
 
 
+@pytest.mark.filterwarnings("ignore:'audioop' is deprecated:DeprecationWarning")
+def test_help_lists_adapter_groups_by_their_own_help_without_loading_them():
+    for path, help_line in cli.ADAPTER_CLIS.values():
+        assert load_object(path).info.help == help_line  # the listing cannot drift
+    # `paperboy --help` in a fresh interpreter loads neither discord.py nor SQLAlchemy.
+    probe = (
+        "import sys; sys.argv = ['paperboy', '--help']\n"
+        "from bot.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('discord', 'sqlalchemy', 'pydantic') if m in sys.modules]\n"
+        "print('loaded:', heavy, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert "loaded: []" in result.stderr, result.stderr
+
+
 def _cli_commands():
     """``{command: [subcommands]}`` of ``paperboy``, the adapters' groups included."""
     groups = dict(typer.main.get_command(cli.app).commands)
-    for name, path in cli.ADAPTER_CLIS.items():
+    for name, (path, _help) in cli.ADAPTER_CLIS.items():
         groups[name] = typer.main.get_command(load_object(path))
     return {
         name: sorted(command.commands) if isinstance(command, click.Group) else []
