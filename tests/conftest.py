@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,14 +93,24 @@ async def drop_database(db: Database, token: object) -> None:
             await drop_postgres_database(admin, name)
 
 
-@pytest.fixture(params=DATABASE_PARAMS)
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty, migrated database: SQLite, and PostgreSQL when configured."""
-    db, token = await create_database(request.param, tmp_path)
+@asynccontextmanager
+async def migrated_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty, migrated database of ``kind``, dropped on exit. PostgreSQL skips the
+    test when ``PAPERBOY_TEST_DATABASE_URL`` is not set."""
+    if kind == "postgresql" and not PG_URL:
+        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
+    db, token = await create_database(kind, tmp_path)
     try:
         yield db
     finally:
         await drop_database(db, token)
+
+
+@pytest.fixture(params=DATABASE_PARAMS)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty, migrated database: SQLite, and PostgreSQL when configured."""
+    async with migrated_database(request.param, tmp_path) as db:
+        yield db
 
 
 class SteppingClock:

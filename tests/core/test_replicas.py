@@ -13,7 +13,7 @@ from bot.scheduler import Scheduler
 from bot.store import Database, PaperStore
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
-from tests.conftest import PG_URL, create_database, drop_database
+from tests.conftest import migrated_database
 from tests.core.conftest import paper
 from tests.fakes.chat import RecordingAdapter
 
@@ -40,13 +40,8 @@ class Replica:
 @pytest.fixture
 async def postgresql(tmp_path):
     """Several replicas need PostgreSQL (SQLite is one process): no SQLite variant."""
-    if not PG_URL:
-        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
-    db, token = await create_database("postgresql", tmp_path)
-    try:
+    async with migrated_database("postgresql", tmp_path) as db:
         yield db
-    finally:
-        await drop_database(db, token)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from bot.query import parse
 from bot.store import Database, PaperStore
 from bot.store import papers as papers_module
 from bot.store.writer import set_merging
-from tests.conftest import create_database, drop_database
+from tests.conftest import migrated_database
 
 
 async def _merging(db: Database) -> dict[str, int]:
@@ -49,11 +49,8 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
 @pytest.fixture
 async def sqlite_db(tmp_path) -> AsyncIterator[Database]:
     """FTS5 segment merging is SQLite's: these tests have no PostgreSQL variant."""
-    db, token = await create_database("sqlite", tmp_path)
-    try:
+    async with migrated_database("sqlite", tmp_path) as db:
         yield db
-    finally:
-        await drop_database(db, token)
 
 
 async def test_a_large_upsert_defers_merging_and_leaves_one_merged_index(

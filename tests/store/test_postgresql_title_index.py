@@ -12,19 +12,15 @@ from bot.query import parse
 from bot.store import Database, PaperStore
 from bot.store.driver import RawConnection
 from bot.store.search import TITLE_VECTOR
-from tests.conftest import PG_URL, create_database, drop_database
+from tests.conftest import migrated_database
 
 
 @pytest.fixture
 async def postgresql(tmp_path) -> AsyncIterator[Database]:
-    db, token = await create_database("postgresql", tmp_path)
-    try:
+    async with migrated_database("postgresql", tmp_path) as db:
         yield db
-    finally:
-        await drop_database(db, token)
 
 
-@pytest.mark.skipif(not PG_URL, reason="PAPERBOY_TEST_DATABASE_URL not set")
 async def test_the_title_tier_can_use_the_title_index(postgresql: Database, monkeypatch) -> None:
     """The tier's SQL must say exactly what the index indexes, or PostgreSQL silently
     never uses it: the title tier filters on TITLE_VECTOR, and a filter on TITLE_VECTOR

@@ -10,7 +10,7 @@ from bot.models import Author, Paper
 from bot.query import index_fields, matches, parse
 from bot.store import PaperStore
 from bot.store.search import POOL_MIN
-from tests.conftest import PG_URL, create_database, drop_database
+from tests.conftest import migrated_database
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -231,12 +231,7 @@ async def test_postgresql_plans_each_search_with_its_own_words(tmp_path):
     """asyncpg prepares statements; a generic plan (made without the query's words after
     five runs) walked the whole table for rare title matches. Every connection asks for
     custom plans."""
-    if not PG_URL:
-        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
-    db, token = await create_database("postgresql", tmp_path)
-    try:
+    async with migrated_database("postgresql", tmp_path) as db:
         for _ in range(3):  # pooled connections, reused or not
             async with db.reader() as raw:
                 assert await raw.fetch("SHOW plan_cache_mode") == [("force_custom_plan",)]
-    finally:
-        await drop_database(db, token)
