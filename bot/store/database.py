@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -77,9 +78,14 @@ class Database:
             _configure_sqlite(engine)
         db = cls(engine)
         try:
+            if sqlite_directory(url) is not None:
+                # A file SQLite cannot open is found here, without aiosqlite: its worker
+                # thread outlives a failed open and reports to the event loop later,
+                # which a CLI that exits at once has already closed (a stray traceback).
+                sqlite3.connect(parsed.database).close()
             async with engine.connect() as conn:  # fail early on a bad URL or server
                 await conn.exec_driver_sql("SELECT 1")
-        except (OSError, DBAPIError) as exc:
+        except (OSError, DBAPIError, sqlite3.Error) as exc:
             await engine.dispose()
             where = parsed.render_as_string(hide_password=True)
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.models import Paper
 from bot.query import parse
 from bot.store import Database, PaperStore
-from bot.store.database import MIGRATIONS_DIR
+from bot.store.database import MIGRATIONS_DIR, DatabaseUnavailable
 from bot.store.fulltext import stored_analyzer_version
 from bot.store.writer import FTS_TABLES
 from bot.terms import ANALYZER_VERSION
@@ -97,6 +99,26 @@ async def test_connect_creates_the_sqlite_directory(tmp_path) -> None:
         assert mode == "wal"
     finally:
         await db.close()
+
+
+async def test_a_sqlite_file_that_cannot_be_opened_never_reaches_aiosqlite(
+    tmp_path, monkeypatch
+) -> None:
+    # aiosqlite's worker thread outlives a failed open and later reports to the event
+    # loop; a CLI that exits at once has closed it by then and printed a traceback.
+    import aiosqlite
+
+    opened: list[object] = []
+    real_connect = aiosqlite.connect
+    monkeypatch.setattr(
+        aiosqlite, "connect", lambda *a, **k: opened.append(a) or real_connect(*a, **k)
+    )
+    with pytest.raises(DatabaseUnavailable, match="unable to open database file"):
+        await Database.connect(f"sqlite+aiosqlite:///{tmp_path}")  # a directory
+    assert opened == []
+    db = await Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'paperboy.db'}")
+    await db.close()
+    assert len(opened) == 1  # the stand-in is the one SQLAlchemy calls
 
 
 async def test_in_memory_sqlite_works_end_to_end() -> None:
