@@ -544,15 +544,14 @@ def db_upgrade() -> None:
 
 def _mount_adapter_clis(argv: list[str]) -> None:
     """Load ``paperboy discord …`` when asked for; for ``paperboy --help``, list it."""
-    from importlib import import_module
-
     for name, (path, help_line) in ADAPTER_CLIS.items():
         if name not in argv[1:2]:
             app.add_typer(typer.Typer(), name=name, help=help_line)
             continue
-        module, _, attribute = path.partition(":")
+        from bot.app import load_object  # the adapter's own imports dwarf bot.app's
+
         try:
-            app.add_typer(getattr(import_module(module), attribute), name=name)
+            app.add_typer(load_object(path), name=name)
         except (ImportError, AttributeError):
             err.print(f"[red]The {name} commands are not available in this install.[/]")
             raise SystemExit(2) from None

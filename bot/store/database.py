@@ -61,11 +61,10 @@ class Database:
         """Open ``url`` (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``)."""
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite":
-            directory = sqlite_directory(url)
-            if directory is not None:
-                directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
-        else:
+        directory = sqlite_directory(url)  # None unless an SQLite file
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        elif parsed.get_backend_name() != "sqlite":
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
             # asyncpg prepares every statement, and after five runs PostgreSQL may switch
             # a statement to a generic plan made without its parameters. For a search
@@ -78,7 +77,7 @@ class Database:
             _configure_sqlite(engine)
         db = cls(engine)
         try:
-            if sqlite_directory(url) is not None:
+            if directory is not None:
                 # A file SQLite cannot open is found here, without aiosqlite: its worker
                 # thread outlives a failed open and reports to the event loop later,
                 # which a CLI that exits at once has already closed (a stray traceback).
