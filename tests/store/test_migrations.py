@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from bot.models import Paper
 from bot.query import parse
 from bot.store import Database, PaperStore
-from bot.store.database import MIGRATIONS_DIR, DatabaseUnavailable
+from bot.store.database import MIGRATIONS_DIR, SQLITE_PAGE_SIZE, DatabaseUnavailable
 from bot.store.fulltext import stored_analyzer_version
 from bot.store.writer import FTS_TABLES
 from bot.terms import ANALYZER_VERSION
@@ -96,7 +98,38 @@ async def test_connect_creates_the_sqlite_directory(tmp_path) -> None:
         assert path.exists()
         async with db.read() as conn:
             mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
-        assert mode == "wal"
+            page_size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one()
+        assert (mode, page_size) == ("wal", SQLITE_PAGE_SIZE)
+        assert SQLITE_PAGE_SIZE != 4096  # SQLite's default: the pragma must take effect
+    finally:
+        await db.close()
+
+
+async def test_an_existing_sqlite_file_keeps_its_page_size_and_papers(tmp_path) -> None:
+    path = tmp_path / "paperboy.db"
+    first = await Database.connect(f"sqlite+aiosqlite:///{path}")
+    try:
+        await first.upgrade()
+        await PaperStore(first).upsert([Paper(id="2401.00001", title="Sparse experts")])
+    finally:
+        await first.close()
+    # An older release's file: 4 KiB pages (converted through a rollback journal,
+    # because a WAL database cannot change its page size).
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("VACUUM")
+        assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
+    db = await Database.connect(f"sqlite+aiosqlite:///{path}")
+    try:
+        await db.upgrade()
+        store = PaperStore(db)
+        await store.upsert([Paper(id="2401.00002", title="Dense experts")])
+        found = (await store.search(parse("experts"))).papers
+        async with db.read() as conn:
+            page_size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one()
+        assert sorted(p.id for p in found) == ["2401.00001", "2401.00002"]
+        assert page_size == 4096
     finally:
         await db.close()
 
