@@ -388,6 +388,22 @@ async def test_since_searches_find_a_paper_whose_date_moved_into_the_window(
     assert await ids_for(store, "mamba", since=later + timedelta(days=5)) == []
 
 
+async def test_since_goes_by_the_submitted_day_before_the_published_one(
+    store: PaperStore,
+) -> None:
+    # The oldest row's submitted day is the newest of all: its date floor must be kept
+    # under that day, not under its (much older) publication day.
+    late = full_paper(
+        "2503.00001", published_at=T0 - timedelta(days=60), submitted_at=T0 + timedelta(days=9)
+    )
+    dated = [full_paper(f"2503.{n:05d}", published_at=None) for n in range(2, 5)]
+    await store.upsert([late, *dated])
+    assert await ids_for(store, "mamba", since=T0 + timedelta(days=8)) == ["2503.00001"]
+    undated = full_paper("2503.00009", published_at=T0 + timedelta(days=20), submitted_at=None)
+    await store.upsert([undated])
+    assert await ids_for(store, "mamba", since=T0 + timedelta(days=15)) == ["2503.00009"]
+
+
 async def test_driver_statements_belong_to_the_write_transaction(database) -> None:
     """Hot paths talk to the driver directly; a failed transaction must take their
     writes with it (asyncpg under SQLAlchemy only begins with SQLAlchemy's statement)."""
