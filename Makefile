@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install run test lint format bench docs clean
 
-$(STAMP): pyproject.toml bot/_fastterms.c
+$(STAMP): pyproject.toml bot/_fastterms.c bot/_sqlitebatch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
