@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.store import native
+
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -59,6 +61,33 @@ class RawConnection:
         else:
             cursor = await self.driver.execute(sql, tuple(params))
             await cursor.close()
+
+    @property
+    def runs_batches_natively(self) -> bool:
+        """Whether :meth:`execute_rows` runs a batch without taking the GIL per row
+        (SQLite, with ``bot._sqlitebatch`` built)."""
+        return self.dialect == "sqlite" and native.AVAILABLE and hasattr(self.driver, "_execute")
+
+    async def execute_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``executemany``, but on SQLite (when :attr:`runs_batches_natively`) the whole
+        batch runs in C with the GIL released, on aiosqlite's thread, in order with the
+        connection's other statements."""
+        if not rows:
+            return
+        if self.runs_batches_natively:
+            # aiosqlite (0.17 and later) runs `_execute`'s function on its own thread.
+            await self.driver._execute(native.execute_rows, self.driver._conn, sql, rows)
+        else:
+            await self.executemany(sql, rows)
+
+    async def execute_batches(self, batches: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """:meth:`execute_rows` for each ``(sql, rows)`` of ``batches``, in order; natively
+        in one job on aiosqlite's thread (one hand-over of the GIL for all of them)."""
+        if self.runs_batches_natively:
+            await self.driver._execute(native.execute_batches, self.driver._conn, batches)
+            return
+        for sql, rows in batches:
+            await self.execute_rows(sql, rows)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:

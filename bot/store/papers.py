@@ -6,12 +6,15 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from itertools import islice
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.models import Paper, utcnow
 from bot.query import Query
+from bot.store import native
 from bot.store.database import Database
 from bot.store.driver import RawConnection
 from bot.store.fulltext import fts5_match, tsquery_text
@@ -29,7 +32,12 @@ from bot.store.writer import (
 
 log = logging.getLogger(__name__)
 
-UPSERT_CHUNK = 5000  # papers per write transaction
+UPSERT_CHUNK = 5000  # papers per batch (and per write transaction, outside bulk imports)
+# Papers per write transaction in a bulk import on SQLite with native batches: FTS5 keeps
+# a transaction's postings in memory (~1.8 KB per paper) and writes them as one segment at
+# commit, so larger transactions leave fewer segments to merge or search. The write lock
+# is held meanwhile (a few seconds; other writers wait, readers do not).
+BULK_TRANSACTION = 100_000
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _DAY = "coalesce(submitted_at, published_at)"
 
@@ -98,8 +106,12 @@ class PaperStore:
             self._bulk = False
             await merge_deferred(self.db, inserted=self._bulk_inserted)
 
-    async def upsert(self, papers: Iterable[Paper]) -> UpsertResult:
+    async def upsert(
+        self, papers: Iterable[Paper], *, progress: Callable[[int], object] | None = None
+    ) -> UpsertResult:
         """Insert new papers and merge known ones (see :func:`bot.store.records.merge`).
+
+        ``progress`` is called with the number of papers of each batch once it is written.
 
         Invalid papers are skipped and logged; the rest are written in batches of
         ``UPSERT_CHUNK``, each in its own transaction. Idempotent.
@@ -108,17 +120,45 @@ class PaperStore:
         iterator = iter(papers)
         first = list(islice(iterator, UPSERT_CHUNK))
         if len(first) < UPSERT_CHUNK or self._bulk:
-            return await self._upsert(first, iterator, now)
+            return await self._upsert(first, iterator, now, progress)
         async with self.bulk():  # more than one transaction's worth: a bulk import
-            return await self._upsert(first, iterator, now)
+            return await self._upsert(first, iterator, now, progress)
 
     async def _upsert(
-        self, first: list[object], rest: Iterable[object], now: datetime
+        self,
+        first: list[object],
+        rest: Iterable[object],
+        now: datetime,
+        progress: Callable[[int], object] | None = None,
+    ) -> UpsertResult:
+        shared = None
+        if self._bulk and self.db.dialect == "sqlite" and native.AVAILABLE:
+            shared = _SharedTransaction(self, now)
+        try:
+            total = await self._upsert_batches(first, rest, now, shared, progress)
+            if shared is not None:
+                committed = await shared.commit()
+                total += committed
+                self._bulk_inserted += committed.inserted
+        except BaseException as exc:
+            if shared is not None:
+                await shared.roll_back(exc)
+            raise
+        return total
+
+    async def _upsert_batches(
+        self,
+        first: list[object],
+        rest: Iterable[object],
+        now: datetime,
+        shared: _SharedTransaction | None,
+        progress: Callable[[int], object] | None,
     ) -> UpsertResult:
         total = UpsertResult()
         iterator = iter(rest)
         sqlite = self.db.dialect == "sqlite"
         chunk, skipped, work = self._prepare_batch(first, now, sqlite)
+        size = len(first)  # the items of this batch, before validation and de-duplication
         while chunk or skipped:
             total += UpsertResult(skipped=skipped)
             upcoming = list(islice(iterator, UPSERT_CHUNK))
@@ -135,9 +175,15 @@ class PaperStore:
                 return asyncio.sleep(0)
 
             overlap = prepare_upcoming if upcoming and sqlite else None
-            written = await self._write(chunk, work, now, overlap)
+            if shared is not None:
+                written = await shared.write(chunk, work, overlap)
+            else:
+                written = await self._write(chunk, work, now, overlap)
             total += written
             self._bulk_inserted += written.inserted
+            if progress is not None:
+                progress(size)
+            size = len(upcoming)
             if started:
                 chunk, skipped, work = await started[0]
             else:
@@ -350,4 +396,68 @@ class PaperStore:
         return _decode_datetime(rows[0][0]) if rows else None
 
 
-__all__ = ["UPSERT_CHUNK", "PaperStore"]
+class _SharedTransaction:
+    """Consecutive batches of a bulk import written in one transaction, committed every
+    ``BULK_TRANSACTION`` papers: FTS5 then writes one segment for all of them instead of
+    one per batch, and the import needs no final merge.
+
+    A batch the database refuses rolls the whole transaction back; its batches are then
+    written again one transaction each, where ``PaperStore._write`` isolates the culprit.
+    Only the papers are kept for that (their prepared rows would be ~3 KB each).
+    """
+
+    def __init__(self, store: PaperStore, now: datetime) -> None:
+        self._store, self._now = store, now
+        self._transaction: AbstractAsyncContextManager[AsyncConnection] | None = None
+        self._conn: AsyncConnection | None = None
+        self._batches: list[list[Paper]] = []
+        self._pending = UpsertResult()
+
+    async def write(
+        self, papers: list[Paper], work: Prepared, alongside: Callable[[], Awaitable[object]] | None
+    ) -> UpsertResult:
+        """Write one batch; returns what this call committed (nothing until a commit)."""
+        if not papers:
+            if alongside:
+                await alongside()
+            return UpsertResult()
+        if self._conn is None:
+            self._transaction = self._store.db.write()
+            self._conn = await self._transaction.__aenter__()
+        try:
+            result = await upsert_chunk(
+                self._conn, "sqlite", papers, now=self._now, prepared=work, alongside=alongside
+            )
+        except Exception as exc:
+            await self.roll_back(exc)
+            if not _is_data_error(exc):
+                raise
+            log.warning("a bulk transaction failed; writing its batches one by one")
+            batches, self._batches = [*self._batches, papers], []
+            redone = UpsertResult()
+            for batch in batches:
+                redone += await self._store._write(batch, Prepared(), self._now)
+            return redone
+        self._batches.append(papers)
+        self._pending += result
+        if sum(map(len, self._batches)) >= BULK_TRANSACTION:
+            return await self.commit()
+        return UpsertResult()
+
+    async def commit(self) -> UpsertResult:
+        """Commit the open transaction (if any); returns what it wrote."""
+        transaction, self._transaction, self._conn = self._transaction, None, None
+        committed, self._pending, self._batches = self._pending, UpsertResult(), []
+        if transaction is not None:
+            await transaction.__aexit__(None, None, None)
+        return committed
+
+    async def roll_back(self, exc: BaseException) -> None:
+        """Roll the open transaction (if any) back, because of ``exc``."""
+        transaction, self._transaction, self._conn = self._transaction, None, None
+        self._pending = UpsertResult()
+        if transaction is not None:
+            await transaction.__aexit__(type(exc), exc, exc.__traceback__)
+
+
+__all__ = ["BULK_TRANSACTION", "UPSERT_CHUNK", "PaperStore"]

@@ -46,41 +46,78 @@ _PG_UPDATE_INDEXED = (
 # SQLite full-text tables: papers_fts (all INDEX_COLUMNS, votes) and papers_head_fts
 # (title, keywords and votes, for the title tiers of the search plan). Rows: (rowid,
 # *document).
-# Batches go in as one JSON array per statement: one sqlite3_step, during which the GIL
-# is released for the entire insert (executemany re-takes the GIL for every row and
-# would stall behind the analyzer thread that a bulk import runs alongside). The title
-# table gets its own, small array: `->>` parses a whole row, abstract included.
-_FTS_INSERT = (
-    "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors, votes) "
-    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)",
-    "INSERT INTO papers_head_fts (rowid, title, keywords, votes) "
-    "SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)",
-)
-# Contentless FTS5 (no contentless_delete before 3.43): deleting needs the exact old
-# column values, which the deterministic analyzer recomputes from the stored row.
-_FTS_DELETE = (
-    "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors, votes) "
-    "SELECT 'delete', value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 "
-    "FROM json_each(?)",
-    "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords, votes) "
-    "SELECT 'delete', value->>0, value->>1, value->>2, value->>3 FROM json_each(?)",
-)
+#
+# With bot._sqlitebatch (RawConnection.runs_batches_natively) a batch goes in row by row
+# through one statement, in C, with the GIL released for the whole batch. FTS5 then keeps
+# collecting postings in memory until the transaction commits, so a bulk transaction of
+# many batches becomes one segment and needs no merge. Without it, a batch goes in as one
+# JSON array per statement (one sqlite3_step, the GIL released for the entire insert;
+# executemany re-takes it for every row and would stall behind the analyzer thread that a
+# bulk import runs alongside). That costs a JSON parse of every row, and FTS5 writes a
+# segment at the start of every such multi-row statement.
+_FTS_ROWS = {
+    "insert": (
+        "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors, votes) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO papers_head_fts (rowid, title, keywords, votes) VALUES (?, ?, ?, ?)",
+    ),
+    # Contentless FTS5 (no contentless_delete before 3.43): deleting needs the exact old
+    # column values, which the deterministic analyzer recomputes from the stored row.
+    "delete": (
+        "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors, votes) "
+        "VALUES ('delete', ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords, votes) "
+        "VALUES ('delete', ?, ?, ?, ?)",
+    ),
+}
+# The title table gets its own, small array: `->>` parses a whole row, abstract included.
+_FTS_JSON = {
+    "insert": (
+        "INSERT INTO papers_fts (rowid, title, keywords, abstract, authors, votes) "
+        "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 "
+        "FROM json_each(?)",
+        "INSERT INTO papers_head_fts (rowid, title, keywords, votes) "
+        "SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)",
+    ),
+    "delete": (
+        "INSERT INTO papers_fts (papers_fts, rowid, title, keywords, abstract, authors, votes) "
+        "SELECT 'delete', value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 "
+        "FROM json_each(?)",
+        "INSERT INTO papers_head_fts (papers_head_fts, rowid, title, keywords, votes) "
+        "SELECT 'delete', value->>0, value->>1, value->>2, value->>3 FROM json_each(?)",
+    ),
+}
 FTS_TABLES = ("papers_fts", "papers_head_fts")
 
 Document = tuple[str, str, str, str, str]
+IndexRows = Sequence[tuple[int, Document]]
 
 
-def _fts_payloads(rows: Sequence[tuple[int, Document]]) -> tuple[str, str]:
+def _fts_rows(rows: IndexRows) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of ``rows`` for ``papers_fts`` and for ``papers_head_fts``."""
+    return [(i, *doc) for i, doc in rows], [(i, doc[0], doc[1], doc[4]) for i, doc in rows]
+
+
+def _index_batches(kind: str, rows: IndexRows) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The statements and rows that add (``kind="insert"``) or remove (``"delete"``) the
+    index entries ``rows``, one per full-text table, for native batches."""
+    return list(zip(_FTS_ROWS[kind], _fts_rows(rows), strict=True))
+
+
+def _fts_payloads(rows: IndexRows) -> tuple[str, str]:
     """The JSON arrays of ``rows`` for ``papers_fts`` and for ``papers_head_fts``."""
-    full = orjson.dumps([(i, *doc) for i, doc in rows]).decode()
-    head = orjson.dumps([(i, doc[0], doc[1], doc[4]) for i, doc in rows]).decode()
-    return full, head
+    full, head = _fts_rows(rows)
+    return orjson.dumps(full).decode(), orjson.dumps(head).decode()
 
 
-async def _fts_write(
-    raw: RawConnection, statements: tuple[str, str], payloads: tuple[str, str]
-) -> None:
-    for statement, payload in zip(statements, payloads, strict=True):
+async def _fts_write(raw: RawConnection, kind: str, rows: IndexRows) -> None:
+    """Add (``kind="insert"``) or remove (``"delete"``) the index entries ``rows``."""
+    if not rows:
+        return
+    if raw.runs_batches_natively:
+        await raw.execute_batches(_index_batches(kind, rows))
+        return
+    for statement, payload in zip(_FTS_JSON[kind], _fts_payloads(rows), strict=True):
         await raw.execute(statement, [payload])
 
 
@@ -225,7 +262,7 @@ async def _lower_day_floors(raw: RawConnection, rows: Sequence[tuple[int, str | 
             floors[day] = row_id
     if floors:
         lowest = "least" if raw.dialect == "postgresql" else "min"  # SQLite's scalar min()
-        await raw.executemany(
+        await raw.execute_rows(
             "INSERT INTO paper_day_floors AS f (day, min_id) VALUES (?, ?) ON CONFLICT (day) "
             f"DO UPDATE SET min_id = {lowest}(f.min_id, excluded.min_id)",
             list(floors.items()),
@@ -248,13 +285,23 @@ async def _insert(
         )
     elif rows:
         encoded, docs = prepared.rows, prepared.documents
-        await raw.executemany(
-            _SQLITE_INSERT,
-            [(i, *(encoded.get(p.id) or encode(p, dialect=dialect, now=now))) for i, p in rows],
-        )
-        payloads = _fts_payloads([(i, docs.get(p.id) or fts_document(p)) for i, p in rows])
-        background = alongside() if alongside else None
-        await _fts_write(raw, _FTS_INSERT, payloads)
+        table_rows = [
+            (i, *(encoded.get(p.id) or encode(p, dialect=dialect, now=now))) for i, p in rows
+        ]
+        documents = [(i, docs.get(p.id) or fts_document(p)) for i, p in rows]
+        if raw.runs_batches_natively:
+            # Everything built first, then one job on SQLite's thread for the three
+            # tables with the GIL free, while the next batch is prepared: each hand-over
+            # of the GIL to a busy analyzer thread can wait a switch interval (5 ms).
+            batches = [(_SQLITE_INSERT, table_rows), *_index_batches("insert", documents)]
+            if alongside is not None:
+                await alongside()  # the preparation starts with the job below
+                alongside = None
+            await raw.execute_batches(batches)
+        else:  # executemany takes the GIL for every row: nothing else may run meanwhile
+            await raw.executemany(_SQLITE_INSERT, table_rows)
+            background = alongside() if alongside else None
+            await _fts_write(raw, "insert", documents)
     if background is None and alongside is not None:
         background = alongside()
     if background is not None:
@@ -276,12 +323,8 @@ async def _update(
         )
         return
     await raw.executemany(_UPDATE, [(*encode(p, dialect=dialect)[1:], i) for i, _, p in reindexed])
-    await _fts_write(
-        raw, _FTS_DELETE, _fts_payloads([(i, fts_document(old)) for i, old, _ in reindexed])
-    )
-    await _fts_write(
-        raw, _FTS_INSERT, _fts_payloads([(i, fts_document(new)) for i, _, new in reindexed])
-    )
+    await _fts_write(raw, "delete", [(i, fts_document(old)) for i, old, _ in reindexed])
+    await _fts_write(raw, "insert", [(i, fts_document(new)) for i, _, new in reindexed])
 
 
 async def index_rows(
@@ -296,17 +339,21 @@ async def index_rows(
             [(*tsvector_literals(p), i) for i, p in rows],
         )
     else:
-        await _fts_write(raw, _FTS_INSERT, _fts_payloads([(i, fts_document(p)) for i, p in rows]))
+        await _fts_write(raw, "insert", [(i, fts_document(p)) for i, p in rows])
 
 
 # FTS5 merges its segments as it goes (automerge=4: every segment is rewritten about
-# log4(segments) times). A bulk import turns that off and merges once at the end with
-# `optimize`: half the indexing work. The settings persist in the FTS5 config table, so
-# start-up puts them back (``restore_merging``) in case an import was killed midway.
+# log4(segments) times). A bulk import turns that off, and lets the pending postings grow
+# to a whole bulk transaction (see PaperStore.BULK_TRANSACTION) so that each of them
+# becomes one large segment. At its end, a few large segments stay as they are (searches
+# are as fast with them: bench/README.md); more, as when batches went in as JSON, are
+# merged once. The settings persist in the FTS5 config table, so start-up puts them back
+# (``restore_merging``) in case an import was killed midway.
 _MERGING = {
-    "normal": {"automerge": 4, "crisismerge": 16},
-    "bulk": {"automerge": 0, "crisismerge": 1000},
+    "normal": {"automerge": 4, "crisismerge": 16, "hashsize": 32 * 1024 * 1024},
+    "bulk": {"automerge": 0, "crisismerge": 1000, "hashsize": 1024 * 1024 * 1024},
 }
+FEW_SEGMENTS = 12  # at most this many segments per table are left unmerged by a bulk import
 
 
 async def set_merging(db: Database, mode: str) -> None:
@@ -321,13 +368,35 @@ async def set_merging(db: Database, mode: str) -> None:
                 )
 
 
+async def segment_counts(db: Database) -> dict[str, int]:
+    """How many FTS5 segments each full-text table has (SQLite; one index seek each)."""
+    counts: dict[str, int] = {}
+    async with db.read() as conn:
+        for table in FTS_TABLES:
+            segments, last = 0, -1
+            while True:
+                result = await conn.exec_driver_sql(
+                    f"SELECT segid FROM {table}_idx WHERE segid > ? ORDER BY segid LIMIT 1",
+                    (last,),
+                )
+                row = result.first()
+                if row is None:
+                    break
+                segments, last = segments + 1, row[0]
+            counts[table] = segments
+    return counts
+
+
 async def merge_deferred(db: Database, *, inserted: int) -> None:
     """Back to normal merging after a bulk import of ``inserted`` papers, and merge what
-    it deferred: a full ``optimize`` when they are most of the index, otherwise the
-    incremental merges automerge would have done (older, larger segments untouched)."""
+    it deferred unless only a few segments are left: a full ``optimize`` when they are
+    most of the index, otherwise the incremental merges automerge would have done (older,
+    larger segments untouched)."""
     if db.dialect != "sqlite":
         return
     await set_merging(db, "normal")
+    if max((await segment_counts(db)).values()) <= FEW_SEGMENTS:
+        return
     async with db.read() as conn:
         total = (await conn.exec_driver_sql("SELECT count(*) FROM papers")).scalar_one()
     if inserted * 2 >= total:
@@ -354,9 +423,10 @@ async def restore_merging(db: Database) -> bool:
         row = result.first()
     if row is None or int(row[0]) != 0:
         return False
-    log.warning("an earlier bulk import did not finish: merging the search index now")
+    log.warning("an earlier bulk import did not finish: restoring the search index's merging")
     await set_merging(db, "normal")
-    await optimize_index(db)
+    if max((await segment_counts(db)).values()) > FEW_SEGMENTS:
+        await optimize_index(db)
     return True
 
 
@@ -374,11 +444,13 @@ async def optimize_index(db: Database) -> None:
 
 
 __all__ = [
+    "FEW_SEGMENTS",
     "UpsertResult",
     "index_rows",
     "merge_deferred",
     "optimize_index",
     "restore_merging",
+    "segment_counts",
     "set_merging",
     "upsert_chunk",
 ]

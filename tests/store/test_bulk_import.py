@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.query import parse
-from bot.store import Database, PaperStore
+from bot.store import Database, PaperStore, native, writer
 from bot.store import papers as papers_module
 from bot.store.writer import set_merging
 from tests.conftest import migrated_database
@@ -53,29 +54,146 @@ async def sqlite_db(tmp_path) -> AsyncIterator[Database]:
         yield db
 
 
-async def test_a_large_upsert_defers_merging_and_leaves_one_merged_index(
-    sqlite_db: Database, seed_papers, small_chunks
+@pytest.fixture(params=["native", "json"])
+def batches(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a batch reaches FTS5: rows through bot._sqlitebatch, or one JSON array
+    per statement (the fallback when the C module is not built)."""
+    if request.param == "native" and not native.AVAILABLE:
+        pytest.skip("bot._sqlitebatch is not built")
+    if request.param == "json":
+        monkeypatch.setattr(native, "AVAILABLE", False)
+    return request.param
+
+
+async def _upsert_counting(store: PaperStore, papers) -> tuple[object, int, bool]:
+    """Upsert ``papers``; returns the result, how many write transactions wrote its
+    batches, and whether the index was optimized at the end."""
+    connections: list[object] = []  # kept alive, so that their ids stay distinct
+    optimized: list[bool] = []
+    real_chunk, real_optimize = papers_module.upsert_chunk, writer.optimize_index
+
+    async def chunk(conn, *args, **kwargs):
+        connections.append(conn)
+        return await real_chunk(conn, *args, **kwargs)
+
+    async def optimize(db: Database) -> None:
+        optimized.append(True)
+        await real_optimize(db)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(papers_module, "upsert_chunk", chunk)
+        patch.setattr(writer, "optimize_index", optimize)
+        result = await store.upsert(papers)
+    return result, len({id(c) for c in connections}), bool(optimized)
+
+
+async def test_a_large_upsert_defers_merging_and_leaves_one_segment(
+    sqlite_db: Database, seed_papers, batches, monkeypatch
 ):
+    monkeypatch.setattr(papers_module, "UPSERT_CHUNK", 25)  # 16 batches
     store = PaperStore(sqlite_db)
-    seen: list[dict[str, int]] = []
-    original = papers_module.PaperStore._write
-
-    async def spy(self, *args, **kwargs):
-        seen.append(await _merging(self.db))
-        return await original(self, *args, **kwargs)
-
-    papers_module.PaperStore._write = spy
-    try:
-        result = await store.upsert(seed_papers[:400])
-    finally:
-        papers_module.PaperStore._write = original
+    result, transactions, optimized = await _upsert_counting(store, seed_papers[:400])
     assert result.inserted == 400
-    assert len(seen) == 10 and all(s["automerge"] == 0 for s in seen)  # 10 transactions
+    if batches == "native":
+        # One bulk transaction for all the batches: one segment, nothing to merge.
+        assert (transactions, optimized) == (1, False)
+    else:
+        # A transaction per batch, each at least a segment: more than FEW_SEGMENTS, so
+        # they are merged at the end.
+        assert (transactions, optimized) == (16, True)
     assert await _merging(store.db) == {"automerge": 4, "crisismerge": 16}
-    assert await _segments(store.db) == 1  # most of the index was new: fully optimized
+    assert await _segments(store.db) == 1
+    assert await _segments(store.db, "papers_head_fts") == 1
     await _integrity(store.db)
     found = await store.search(parse(f'"{seed_papers[123].title}"'), limit=5)
     assert seed_papers[123].id in [p.id for p in found.papers]
+
+
+async def test_bulk_transactions_leave_a_few_large_segments_unmerged(
+    sqlite_db: Database, seed_papers, small_chunks, monkeypatch
+):
+    if not native.AVAILABLE:
+        pytest.skip("bot._sqlitebatch is not built")
+    monkeypatch.setattr(papers_module, "BULK_TRANSACTION", 120)  # 3 batches of 40
+    store = PaperStore(sqlite_db)
+    result, transactions, optimized = await _upsert_counting(store, seed_papers[:400])
+    assert result.inserted == 400
+    assert (transactions, optimized) == (4, False)  # 120 + 120 + 120 + 40
+    assert await _segments(store.db) == 4
+    await _integrity(store.db)
+    for paper in (seed_papers[0], seed_papers[200], seed_papers[399]):
+        found = await store.search(parse(f'"{paper.title}"'), limit=5)
+        assert paper.id in [p.id for p in found.papers]
+
+
+async def test_more_segments_than_a_few_are_merged(
+    sqlite_db: Database, seed_papers, small_chunks, monkeypatch
+):
+    if not native.AVAILABLE:
+        pytest.skip("bot._sqlitebatch is not built")
+    monkeypatch.setattr(papers_module, "BULK_TRANSACTION", 80)
+    monkeypatch.setattr(writer, "FEW_SEGMENTS", 3)
+    store = PaperStore(sqlite_db)
+    result, transactions, optimized = await _upsert_counting(store, seed_papers[:400])
+    assert (result.inserted, transactions, optimized) == (400, 5, True)
+    assert await _segments(store.db) == 1
+    await _integrity(store.db)
+
+
+async def test_a_paper_refused_inside_a_bulk_transaction_loses_only_itself(
+    sqlite_db: Database, seed_papers, small_chunks, batches, monkeypatch, caplog
+):
+    monkeypatch.setattr(papers_module, "BULK_TRANSACTION", 120)
+    refused = seed_papers[250].id
+    real_encode = writer.encode
+
+    def refusing_encode(paper, **kwargs):
+        if paper.id == refused:
+            raise ValueError("refused by the database")
+        return real_encode(paper, **kwargs)
+
+    monkeypatch.setattr(writer, "encode", refusing_encode)
+    store = PaperStore(sqlite_db)
+    result = await store.upsert(seed_papers[:400])
+    assert (result.inserted, result.skipped) == (399, 1)
+    assert await store.count() == 399
+    assert await store.get(refused) is None
+    assert refused in caplog.text
+    monkeypatch.undo()
+    await _integrity(store.db)
+    again = await store.upsert(seed_papers[:400])  # everything else is stored, once
+    assert (again.inserted, again.updated) == (1, 0)
+    for paper in (seed_papers[0], seed_papers[249], seed_papers[251], seed_papers[399]):
+        found = await store.search(parse(f'"{paper.title}"'), limit=5)
+        assert paper.id in [p.id for p in found.papers]
+
+
+async def test_a_failing_database_rolls_the_bulk_transaction_back(
+    sqlite_db: Database, seed_papers, small_chunks, monkeypatch
+):
+    if not native.AVAILABLE:
+        pytest.skip("bot._sqlitebatch is not built")
+    monkeypatch.setattr(papers_module, "BULK_TRANSACTION", 120)
+    store = PaperStore(sqlite_db)
+    batches_written = 0
+    real = native.execute_batches
+
+    def fail_on_the_fifth(connection, batches):  # runs on aiosqlite's thread
+        nonlocal batches_written
+        batches_written += 1
+        if batches_written == 5:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(connection, batches)
+
+    monkeypatch.setattr(native, "execute_batches", fail_on_the_fifth)
+    with pytest.raises(sqlite3.OperationalError):
+        await store.upsert(seed_papers[:400])
+    monkeypatch.undo()
+    # The first bulk transaction (batches 1-3) committed; the second (4-5) rolled back.
+    assert await store.count() == 120
+    await _integrity(store.db)
+    await store.upsert(seed_papers[:400])
+    assert await store.count() == 400
 
 
 async def test_a_small_bulk_into_a_large_index_merges_incrementally(
@@ -95,16 +213,20 @@ async def test_a_small_bulk_into_a_large_index_merges_incrementally(
         assert paper.id in [p.id for p in found.papers]
 
 
-async def test_start_up_finishes_what_a_killed_bulk_import_left(sqlite_db: Database, seed_papers):
+@pytest.mark.parametrize("segments", [6, 20])
+async def test_start_up_finishes_what_a_killed_bulk_import_left(
+    sqlite_db: Database, seed_papers, segments
+):
     database = sqlite_db
     store = PaperStore(database)
     await set_merging(database, "bulk")  # as if the process died inside bulk()
-    for start in range(0, 120, 20):
-        await store.upsert(seed_papers[start : start + 20])
-    assert await _segments(database) > 1
+    for start in range(0, segments * 10, 10):
+        await store.upsert(seed_papers[start : start + 10])  # a transaction, a segment
+    assert await _segments(database) == segments
     await database.upgrade()  # what every start does
     assert await _merging(database) == {"automerge": 4, "crisismerge": 16}
-    assert await _segments(database) == 1
+    # A few segments are left as they are; more than FEW_SEGMENTS are merged.
+    assert await _segments(database) == (segments if segments <= writer.FEW_SEGMENTS else 1)
     await _integrity(database)
 
 

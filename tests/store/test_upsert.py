@@ -325,12 +325,14 @@ def unavailable_error(dialect: str) -> Exception:
 async def test_an_unavailable_database_raises_instead_of_skipping(store, monkeypatch) -> None:
     error = unavailable_error(store.db.dialect)
 
-    async def locked(self, sql, rows):
+    async def locked(self, *_statements):
         raise error
 
     # The database itself fails inside upsert_chunk (encoding the rows went fine): the
-    # error must reach the caller, not be taken for a refused paper and skipped.
-    monkeypatch.setattr(RawConnection, "executemany", locked)
+    # error must reach the caller, not be taken for a refused paper and skipped. (Rows
+    # go through executemany, or in native batches on SQLite.)
+    for method in ("executemany", "execute_rows", "execute_batches"):
+        monkeypatch.setattr(RawConnection, method, locked)
     with pytest.raises(type(error)) as raised:
         await store.upsert([full_paper("2503.00001"), full_paper("2503.00002")])
     assert raised.value is error
