@@ -36,7 +36,7 @@ import bot.store.papers as papers_module
 import bot.store.writer as writer_module
 from bench.corpus import generate
 from bench.engine_probe import create_fts_tables
-from bot.store import Database, PaperStore
+from bot.store import Database, PaperStore, native
 from bot.store.driver import RawConnection
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,6 +63,22 @@ class Timers:
             started = time.perf_counter()
             try:
                 return await original(*args, **kwargs)
+            finally:
+                key = label(*args)
+                self.seconds[key] += time.perf_counter() - started
+                self.calls[key] += 1
+
+        setattr(owner, name, timed)
+
+    def wrap_sync(self, owner: Any, name: str, label: Callable[..., str]) -> None:
+        """Wall time of a synchronous function (one that runs on SQLite's thread)."""
+        original = getattr(owner, name)
+        self._originals.append((owner, name, original))
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
             finally:
                 key = label(*args)
                 self.seconds[key] += time.perf_counter() - started
@@ -97,8 +113,12 @@ def _fresh_file(name: str = "import-profile.db") -> Path:
     return path
 
 
-def _statement(_raw: RawConnection, sql: str, *_: Any) -> str:
+def _statement(_connection: Any, sql: str, *_: Any) -> str:
     return "SQL " + " ".join(sql.split())[:56]
+
+
+def _no_index_batches(_kind: str, _rows: Any) -> list[Any]:
+    return []
 
 
 async def _nothing(*_args: Any, **_kwargs: Any) -> None:
@@ -137,8 +157,9 @@ class IndexBeside:
         finally:
             db.close()
 
-    async def write(self, _raw: RawConnection, statements: Any, payloads: Any) -> None:
+    async def write(self, _raw: RawConnection, kind: str, rows: Any) -> None:
         self._raise()
+        statements, payloads = writer_module._FTS_JSON[kind], writer_module._fts_payloads(rows)
         await asyncio.to_thread(self._work.put, list(zip(statements, payloads, strict=True)))
 
     async def merge_deferred(self, _db: Any, *, inserted: int) -> None:
@@ -168,8 +189,11 @@ async def profile(count: int, *, mode: str = "store") -> dict[str, Any]:
     try:
         if mode == "without-index":
             timers.replace(writer_module, "_fts_write", _nothing)
+            timers.replace(writer_module, "_index_batches", _no_index_batches)
             timers.replace(papers_module, "merge_deferred", _nothing)
         elif mode == "index-beside":
+            # The design it measures was made for the JSON batches (a statement each).
+            timers.replace(native, "AVAILABLE", False)
             beside = IndexBeside(_fresh_file("import-profile-index.db"))
             timers.replace(writer_module, "_fts_write", beside.write)
             timers.replace(papers_module, "merge_deferred", beside.merge_deferred)
@@ -181,10 +205,12 @@ async def profile(count: int, *, mode: str = "store") -> dict[str, Any]:
 
 
 async def _profile(count: int, timers: Timers) -> dict[str, Any]:
-    for method in ("fetch", "execute", "executemany"):
+    for method in ("fetch", "execute", "executemany", "execute_rows"):
         timers.wrap_async(RawConnection, method, _statement)
+    timers.wrap_sync(native, "execute_rows", _statement)  # each table of a native batch
     steps = {
         (papers_module.PaperStore, "_write"): "step: one batch's write transaction",
+        (papers_module._SharedTransaction, "commit"): "step: commit of a bulk transaction",
         (papers_module, "upsert_chunk"): "step: upsert_chunk (without BEGIN/COMMIT)",
         (writer_module, "_insert"): "step: _insert (rows, FTS, waiting for the next batch)",
         (writer_module, "_lower_day_floors"): "step: day floors (Python + SQL)",

@@ -219,7 +219,6 @@ def import_(
             show_default=False,
         ),
     ],
-    batch: Annotated[int, typer.Option(help="Papers per transaction.", min=1)] = 5000,
 ) -> None:
     """Import saved Hugging Face JSON (daily papers or search results). Idempotent."""
     from bot.app import open_store
@@ -254,17 +253,16 @@ def import_(
                     totals["skipped"] += len(errors)
                     with _progress() as progress:
                         task = progress.add_task(f"Importing {path.name}", total=len(papers))
-                        for start in range(0, len(papers), batch):
-                            chunk = papers[start : start + batch]
-                            result = await store.upsert(chunk)
-                            totals["inserted"] += result.inserted
-                            totals["updated"] += result.updated
-                            totals["skipped"] += result.skipped
-                            # Stored already, exactly as given: counted in none of them.
-                            totals["unchanged"] += (
-                                len(chunk) - result.skipped - result.inserted - result.updated
-                            )
-                            progress.advance(task, len(chunk))
+                        result = await store.upsert(
+                            papers, progress=lambda done, task=task: progress.advance(task, done)
+                        )
+                    totals["inserted"] += result.inserted
+                    totals["updated"] += result.updated
+                    totals["skipped"] += result.skipped
+                    # Stored already, exactly as given: counted in none of them.
+                    totals["unchanged"] += (
+                        len(papers) - result.skipped - result.inserted - result.updated
+                    )
         finally:
             await db.close()
         err.print(

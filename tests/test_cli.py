@@ -76,8 +76,8 @@ def flat(text):
 
 @pytest.fixture(scope="module")
 def imported(data_dir):
-    # Six transactions of 100: one bulk import across them (see the merged-index test).
-    return paperboy(data_dir, "import", str(SEED), "--batch", "100")
+    # One bulk import (see the merged-index test).
+    return paperboy(data_dir, "import", str(SEED))
 
 
 def test_import_reports_counts_and_is_idempotent(data_dir, imported):
