@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.query import parse
-from bot.store import Database, PaperStore, native, writer
+from bot.store import Database, PaperStore, UpsertResult, native, writer
 from bot.store import papers as papers_module
 from bot.store.writer import set_merging
 from tests.conftest import migrated_database
@@ -39,6 +39,12 @@ async def _integrity(db: Database) -> None:
     async with db.write() as conn:
         for table in ("papers_fts", "papers_head_fts"):
             await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+
+
+async def _found_by_title(store: PaperStore, *papers) -> None:
+    for paper in papers:
+        found = await store.search(parse(f'"{paper.title}"'), limit=5)
+        assert paper.id in [p.id for p in found.papers], paper.title
 
 
 @pytest.fixture
@@ -98,8 +104,7 @@ async def test_a_large_upsert_defers_merging_and_leaves_one_segment(
         # One bulk transaction for all the batches: one segment, nothing to merge.
         assert (transactions, optimized) == (1, False)
     else:
-        # A transaction per batch, each at least a segment: more than FEW_SEGMENTS, so
-        # they are merged at the end.
+        # A transaction per batch, each at least a segment: merged at the end.
         assert (transactions, optimized) == (16, True)
     assert await _merging(store.db) == {"automerge": 4, "crisismerge": 16}
     assert await _segments(store.db) == 1
@@ -109,35 +114,19 @@ async def test_a_large_upsert_defers_merging_and_leaves_one_segment(
     assert seed_papers[123].id in [p.id for p in found.papers]
 
 
-async def test_bulk_transactions_leave_a_few_large_segments_unmerged(
+async def test_bulk_transactions_are_merged_into_one_segment_at_the_end(
     sqlite_db: Database, seed_papers, small_chunks, monkeypatch
 ):
     if not native.AVAILABLE:
         pytest.skip("bot._sqlitebatch is not built")
     monkeypatch.setattr(papers_module, "BULK_TRANSACTION", 120)  # 3 batches of 40
     store = PaperStore(sqlite_db)
-    result, transactions, optimized = await _upsert_counting(store, seed_papers[:400])
-    assert result.inserted == 400
-    assert (transactions, optimized) == (4, False)  # 120 + 120 + 120 + 40
-    assert await _segments(store.db) == 4
-    await _integrity(store.db)
-    for paper in (seed_papers[0], seed_papers[200], seed_papers[399]):
-        found = await store.search(parse(f'"{paper.title}"'), limit=5)
-        assert paper.id in [p.id for p in found.papers]
-
-
-async def test_more_segments_than_a_few_are_merged(
-    sqlite_db: Database, seed_papers, small_chunks, monkeypatch
-):
-    if not native.AVAILABLE:
-        pytest.skip("bot._sqlitebatch is not built")
-    monkeypatch.setattr(papers_module, "BULK_TRANSACTION", 80)
-    monkeypatch.setattr(writer, "FEW_SEGMENTS", 3)
-    store = PaperStore(sqlite_db)
-    result, transactions, optimized = await _upsert_counting(store, seed_papers[:400])
-    assert (result.inserted, transactions, optimized) == (400, 5, True)
+    counted = await _upsert_counting(store, seed_papers[:400])
+    assert counted == (UpsertResult(inserted=400), 4, True)  # 120 + 120 + 120 + 40
     assert await _segments(store.db) == 1
+    assert await _segments(store.db, "papers_head_fts") == 1
     await _integrity(store.db)
+    await _found_by_title(store, seed_papers[0], seed_papers[200], seed_papers[399])
 
 
 async def test_a_paper_refused_inside_a_bulk_transaction_loses_only_itself(
@@ -163,9 +152,7 @@ async def test_a_paper_refused_inside_a_bulk_transaction_loses_only_itself(
     await _integrity(store.db)
     again = await store.upsert(seed_papers[:400])  # everything else is stored, once
     assert (again.inserted, again.updated) == (1, 0)
-    for paper in (seed_papers[0], seed_papers[249], seed_papers[251], seed_papers[399]):
-        found = await store.search(parse(f'"{paper.title}"'), limit=5)
-        assert paper.id in [p.id for p in found.papers]
+    await _found_by_title(store, *(seed_papers[i] for i in (0, 249, 251, 399)))
 
 
 async def test_a_failing_database_rolls_the_bulk_transaction_back(
@@ -213,20 +200,16 @@ async def test_a_small_bulk_into_a_large_index_merges_incrementally(
         assert paper.id in [p.id for p in found.papers]
 
 
-@pytest.mark.parametrize("segments", [6, 20])
-async def test_start_up_finishes_what_a_killed_bulk_import_left(
-    sqlite_db: Database, seed_papers, segments
-):
+async def test_start_up_finishes_what_a_killed_bulk_import_left(sqlite_db: Database, seed_papers):
     database = sqlite_db
     store = PaperStore(database)
     await set_merging(database, "bulk")  # as if the process died inside bulk()
-    for start in range(0, segments * 10, 10):
-        await store.upsert(seed_papers[start : start + 10])  # a transaction, a segment
-    assert await _segments(database) == segments
+    for start in range(0, 120, 20):
+        await store.upsert(seed_papers[start : start + 20])  # a transaction, a segment
+    assert await _segments(database) == 6
     await database.upgrade()  # what every start does
     assert await _merging(database) == {"automerge": 4, "crisismerge": 16}
-    # A few segments are left as they are; more than FEW_SEGMENTS are merged.
-    assert await _segments(database) == (segments if segments <= writer.FEW_SEGMENTS else 1)
+    assert await _segments(database) == 1
     await _integrity(database)
 
 
