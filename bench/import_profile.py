@@ -55,54 +55,57 @@ class Timers:
             owner, name, original = self._originals.pop()
             setattr(owner, name, original)
 
+    def _record(self, key: str, seconds: float) -> None:
+        self.seconds[key] += seconds
+        self.calls[key] += 1
+
+    def _swap(self, owner: Any, name: str, stand_in: Callable[[Any], Any]) -> None:
+        """Put ``stand_in(original)`` in place of ``owner.name`` until :meth:`restore`."""
+        original = getattr(owner, name)
+        self._originals.append((owner, name, original))
+        setattr(owner, name, stand_in(original))
+
     def wrap_async(self, owner: Any, name: str, label: Callable[..., str]) -> None:
-        original = getattr(owner, name)
-        self._originals.append((owner, name, original))
+        def wrap(original: Any) -> Any:
+            async def timed(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    self._record(label(*args), time.perf_counter() - started)
 
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                key = label(*args)
-                self.seconds[key] += time.perf_counter() - started
-                self.calls[key] += 1
+            return timed
 
-        setattr(owner, name, timed)
+        self._swap(owner, name, wrap)
 
-    def wrap_sync(self, owner: Any, name: str, label: Callable[..., str]) -> None:
-        """Wall time of a synchronous function (one that runs on SQLite's thread)."""
-        original = getattr(owner, name)
-        self._originals.append((owner, name, original))
+    def wrap_sync(
+        self,
+        owner: Any,
+        name: str,
+        label: Callable[..., str],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """Time a synchronous function by ``clock`` (wall time by default: one that runs
+        on SQLite's thread)."""
 
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                key = label(*args)
-                self.seconds[key] += time.perf_counter() - started
-                self.calls[key] += 1
+        def wrap(original: Any) -> Any:
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                started = clock()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    self._record(label(*args), clock() - started)
 
-        setattr(owner, name, timed)
+            return timed
+
+        self._swap(owner, name, wrap)
 
     def replace(self, owner: Any, name: str, stand_in: Any) -> None:
-        self._originals.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, stand_in)
+        self._swap(owner, name, lambda _original: stand_in)
 
     def wrap_cpu(self, owner: Any, name: str, key: str) -> None:
-        original = getattr(owner, name)
-        self._originals.append((owner, name, original))
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[key] += time.thread_time() - started
-                self.calls[key] += 1
-
-        setattr(owner, name, timed)
+        """The calling thread's CPU time in ``owner.name``, counted under ``key``."""
+        self.wrap_sync(owner, name, lambda *_args: key, clock=time.thread_time)
 
 
 def _fresh_file(name: str = "import-profile.db") -> Path:

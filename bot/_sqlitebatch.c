@@ -68,7 +68,8 @@ typedef struct {
     double real;
 } Value;
 
-/* Collect row ``i``'s values (messages count rows from 1) into ``out`` (GIL held). 0 on success, -1 with an exception. */
+/* Collect row ``i``'s values into ``out`` (GIL held; messages count rows from 1).
+ * 0 on success, -1 with an exception set. */
 static int collect_row(PyObject *row, Py_ssize_t i, int width, Value *out) {
     PyObject *fast = PySequence_Fast(row, "each row must be a sequence");
     if (fast == NULL)
@@ -115,8 +116,8 @@ static int collect_row(PyObject *row, Py_ssize_t i, int width, Value *out) {
             slot->data = PyBytes_AS_STRING(v);
             slot->size = (int)n;
         } else {
-            PyErr_Format(PyExc_TypeError, "row %zd, value %d: unsupported type %.80s", i + 1, k + 1,
-                         Py_TYPE(v)->tp_name);
+            PyErr_Format(PyExc_TypeError, "row %zd, value %d: unsupported type %.80s", i + 1,
+                         k + 1, Py_TYPE(v)->tp_name);
             goto fail;
         }
     }

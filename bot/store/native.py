@@ -3,9 +3,10 @@
 A bulk import analyzes the next batch on one thread while SQLite writes this one on
 another. The stdlib's ``executemany`` takes the GIL back after every row, so beside the
 analyzer each row waits for a switch interval; this runs a whole batch in C with the GIL
-released. The store uses it for the full-text rows of SQLite (``AVAILABLE``), and falls
-back to one JSON array per statement when the module was not built (no compiler at
-install, or a Python whose ``sqlite3`` it cannot reach).
+released. The store uses it for an import's rows on SQLite (``AVAILABLE``: the papers, both
+full-text tables, the day floors), and falls back to executemany and one JSON array per
+full-text statement when the module was not built (no compiler at install, or a Python
+whose ``sqlite3`` it cannot reach).
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def execute_rows(connection: sqlite3.Connection, sql: str, rows: Sequence[Sequen
     """
     if _sqlitebatch is None:  # pragma: no cover - depends on the build
         raise RuntimeError("bot._sqlitebatch is not built")
-    result = _sqlitebatch.execute_rows(connection, sql, list(rows))
+    # (The C function holds its own copy of the list while the GIL is released.)
+    batch = rows if isinstance(rows, list) else list(rows)
+    result = _sqlitebatch.execute_rows(connection, sql, batch)
     if isinstance(result, tuple):
         code, message, row = result
         if code & 0xFF == 7:  # SQLITE_NOMEM

@@ -399,7 +399,7 @@ class PaperStore:
 class _SharedTransaction:
     """Consecutive batches of a bulk import written in one transaction, committed every
     ``BULK_TRANSACTION`` papers: FTS5 then writes one segment for all of them instead of
-    one per batch, and the import needs no final merge.
+    one per batch (10 at 1M papers instead of 200 for the final merge).
 
     A batch the database refuses rolls the whole transaction back; its batches are then
     written again one transaction each, where ``PaperStore._write`` isolates the culprit.

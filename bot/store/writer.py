@@ -50,7 +50,7 @@ _PG_UPDATE_INDEXED = (
 # With bot._sqlitebatch (RawConnection.runs_batches_natively) a batch goes in row by row
 # through one statement, in C, with the GIL released for the whole batch. FTS5 then keeps
 # collecting postings in memory until the transaction commits, so a bulk transaction of
-# many batches becomes one segment and needs no merge. Without it, a batch goes in as one
+# many batches becomes one segment. Without it, a batch goes in as one
 # JSON array per statement (one sqlite3_step, the GIL released for the entire insert;
 # executemany re-takes it for every row and would stall behind the analyzer thread that a
 # bulk import runs alongside). That costs a JSON parse of every row, and FTS5 writes a
