@@ -24,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x70627F6D6967  # any fixed key other than the leader lock's
 READER_CACHE_KIB = -262144  # negative: KiB, i.e. up to 256 MiB for the search connection
 SQLITE_PAGE_SIZE = 65536  # bytes, for new database files (SQLite's largest)
+WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, kept by every connection but a bulk writer
 
 # Per-connection SQLite settings. WAL lets searches run while an import writes;
 # busy_timeout makes a second writer (a CLI import next to the bot) wait instead of fail.
@@ -141,13 +142,30 @@ class Database:
         yield await RawConnection.of(self._reader)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, a plain one elsewhere."""
+    async def write(self, *, checkpoint: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, a plain one elsewhere.
+
+        ``checkpoint=False`` (SQLite): its ``COMMIT`` leaves the write-ahead log as it is
+        instead of copying it into the database file when it is large; for a caller that
+        has the checkpoints run elsewhere (:class:`bot.store.checkpoint.WalCheckpointer`).
+        """
         async with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            async with conn.begin():
-                yield conn
+            if self.dialect != "sqlite":
+                async with conn.begin():
+                    yield conn
+                return
+            conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            # Set on the driver connection: a statement through SQLAlchemy would begin
+            # the transaction (a deferred one) before conn.begin() could.
+            raw = await RawConnection.of(conn)
+            if not checkpoint:
+                await raw.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                if not checkpoint:  # before the connection goes back to the pool
+                    await raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.models import Paper, utcnow
 from bot.query import Query
 from bot.store import native
+from bot.store.checkpoint import WAL_LIMIT_BYTES, WalCheckpointer
 from bot.store.database import Database
 from bot.store.driver import RawConnection
 from bot.store.fulltext import fts5_match, tsquery_text
@@ -77,6 +78,7 @@ class PaperStore:
         self.clock = clock
         self._bulk = False
         self._bulk_inserted = 0
+        self._checkpointer: WalCheckpointer | None = None
 
     # --- writing -------------------------------------------------------------------------
 
@@ -98,13 +100,21 @@ class PaperStore:
         freezing = gc.get_freeze_count() == 0
         if freezing:
             gc.freeze()
+        if native.AVAILABLE:  # the bulk transactions (_SharedTransaction) use it
+            self._checkpointer = WalCheckpointer.for_database(self.db)
         try:
             yield
         finally:
             if freezing:
                 gc.unfreeze()
             self._bulk = False
-            await merge_deferred(self.db, inserted=self._bulk_inserted)
+            checkpointer, self._checkpointer = self._checkpointer, None
+            try:
+                # The last transaction's checkpoint runs meanwhile.
+                await merge_deferred(self.db, inserted=self._bulk_inserted)
+            finally:
+                if checkpointer is not None:
+                    await checkpointer.close()
 
     async def upsert(
         self, papers: Iterable[Paper], *, progress: Callable[[int], object] | None = None
@@ -133,7 +143,7 @@ class PaperStore:
     ) -> UpsertResult:
         shared = None
         if self._bulk and self.db.dialect == "sqlite" and native.AVAILABLE:
-            shared = _SharedTransaction(self, now)
+            shared = _SharedTransaction(self, now, self._checkpointer)
         try:
             total = await self._upsert_batches(first, rest, now, shared, progress)
             if shared is not None:
@@ -404,10 +414,16 @@ class _SharedTransaction:
     A batch the database refuses rolls the whole transaction back; its batches are then
     written again one transaction each, where ``PaperStore._write`` isolates the culprit.
     Only the papers are kept for that (their prepared rows would be ~3 KB each).
+
+    With a ``checkpointer``, a commit leaves copying the write-ahead log into the
+    database file to it, and only waits for it when the log has grown too large.
     """
 
-    def __init__(self, store: PaperStore, now: datetime) -> None:
+    def __init__(
+        self, store: PaperStore, now: datetime, checkpointer: WalCheckpointer | None = None
+    ) -> None:
         self._store, self._now = store, now
+        self._checkpointer = checkpointer
         self._transaction: AbstractAsyncContextManager[AsyncConnection] | None = None
         self._conn: AsyncConnection | None = None
         self._batches: list[list[Paper]] = []
@@ -422,7 +438,7 @@ class _SharedTransaction:
                 await alongside()
             return UpsertResult()
         if self._conn is None:
-            self._transaction = self._store.db.write()
+            self._transaction = self._store.db.write(checkpoint=self._checkpointer is None)
             self._conn = await self._transaction.__aenter__()
         try:
             result = await upsert_chunk(
@@ -450,6 +466,10 @@ class _SharedTransaction:
         committed, self._pending, self._batches = self._pending, UpsertResult(), []
         if transaction is not None:
             await transaction.__aexit__(None, None, None)
+            if self._checkpointer is not None:
+                self._checkpointer.request()
+                if self._checkpointer.log_bytes > WAL_LIMIT_BYTES:
+                    await self._checkpointer.drain()
         return committed
 
     async def roll_back(self, exc: BaseException) -> None:
