@@ -21,10 +21,8 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bot.store.database import Database
+from bot.store.database import Database, _in_memory
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +41,8 @@ class WalCheckpointer:
     def __init__(self, path: str) -> None:
         self._path = path
         self._wake = threading.Condition()
-        self._requested = 0  # request counter, and the last one a checkpoint covered
-        self._covered = 0
+        self._requested = 0  # requests so far
+        self._covered = 0  # the last request that a finished checkpoint covered
         self._stopping = False
         self.log_bytes = 0  # the log's size as the last checkpoint found it (0 after a drain)
         # A daemon: an interrupted checkpoint is safe (SQLite redoes it), a hung exit is not.
@@ -56,8 +54,6 @@ class WalCheckpointer:
     @classmethod
     def for_database(cls, db: Database) -> WalCheckpointer | None:
         """A checkpointer for ``db`` if it is an SQLite file (None otherwise)."""
-        from bot.store.database import _in_memory
-
         if db.dialect != "sqlite" or _in_memory(db.engine):
             return None
         return cls(str(db.engine.url.database))
