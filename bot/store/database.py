@@ -155,17 +155,19 @@ class Database:
                     yield conn
                 return
             conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            if checkpoint:
+                async with conn.begin():
+                    yield conn
+                return
             # Set on the driver connection: a statement through SQLAlchemy would begin
             # the transaction (a deferred one) before conn.begin() could.
             raw = await RawConnection.of(conn)
-            if not checkpoint:
-                await raw.execute("PRAGMA wal_autocheckpoint=0")
+            await raw.execute("PRAGMA wal_autocheckpoint=0")
             try:
                 async with conn.begin():
                     yield conn
-            finally:
-                if not checkpoint:  # before the connection goes back to the pool
-                    await raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            finally:  # before the connection goes back to the pool
+                await raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

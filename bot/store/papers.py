@@ -124,7 +124,8 @@ class PaperStore:
         ``progress`` is called with the number of papers of each batch once it is written.
 
         Invalid papers are skipped and logged; the rest are written in batches of
-        ``UPSERT_CHUNK``, each in its own transaction. Idempotent.
+        ``UPSERT_CHUNK``, each in its own transaction (in a bulk import on SQLite with
+        native batches, ``BULK_TRANSACTION`` papers per transaction). Idempotent.
         """
         now = self.clock()
         iterator = iter(papers)
