@@ -39,15 +39,30 @@ def term_place(term: Term, fields: Mapping[str, Sequence[str]]) -> int:
     """0-2 for where ``term`` best matches (title, keywords, abstract), 3 if nowhere."""
     if term.field is not Field.ANY:
         return 0 if term_matches(term, fields) else NOT_FOUND
+    words = term.terms
+    if len(words) == 1:  # most terms: a membership test per column, inline (hot in search)
+        word = words[0]
+        for column, place in _PLACES:
+            if word in fields.get(column, ()):
+                return place
+        return NOT_FOUND
     for column, place in _PLACES:
-        if _contains(fields.get(column, ()), term.terms):
+        if _contains(fields.get(column, ()), words):
             return place
     return NOT_FOUND
 
 
 def group_places(query: Query, fields: Mapping[str, Sequence[str]]) -> list[int]:
     """For each group of ``query``: the best place any of its terms matches."""
-    return [min(term_place(t, fields) for t in group) for group in query.groups]
+    places = []
+    for group in query.groups:
+        best = NOT_FOUND
+        for term in group:
+            place = term_place(term, fields)
+            if place < best:
+                best = place
+        places.append(best)
+    return places
 
 
 def excluded(query: Query, fields: Mapping[str, Sequence[str]]) -> bool:
