@@ -128,11 +128,17 @@ class _Plan:
             # Work budget: the title tiers look at the newest TITLE_TIER_WINDOW papers (an
             # AND of common words that rarely meet in a title would otherwise walk their
             # whole doclists). Older papers are still found by the "anywhere" tier.
-            if self.window_floor is None:
-                newest = await self.raw.fetch("SELECT max(id) FROM papers")
-                self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
-            where += f" AND {walked} > ?"
-            params.append(self.window_floor)
+            if self.sqlite:
+                # In the statement itself (SQLite evaluates it once, before the walk),
+                # which saves a round trip to the database thread per search.
+                where += f" AND {walked} > coalesce((SELECT max(id) FROM papers), 0) - ?"
+                params.append(TITLE_TIER_WINDOW)
+            else:  # PostgreSQL plans the walk better knowing the number
+                if self.window_floor is None:
+                    newest = await self.raw.fetch("SELECT max(id) FROM papers")
+                    self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
+                where += f" AND {walked} > ?"
+                params.append(self.window_floor)
         if self.since is not None:
             if self.since_floor is None:
                 self.since_floor = await self._since_floor()
