@@ -66,6 +66,11 @@ TITLE_VECTOR = "ts_filter(p.search_head, '{a}')"  # PostgreSQL: title lexemes (w
 _OLDEST = {"sqlite": "", "postgresql": datetime.min.replace(tzinfo=UTC)}
 _DAY = "coalesce(p.submitted_at, p.published_at)"
 _RANK_COLUMNS = f"p.title, p.ai_keywords, p.authors, p.upvotes, {_DAY}"
+# A row id no paper dated on or after the day bound is below (see _Plan._since_floor).
+_SINCE_FLOOR_SQL = (
+    "coalesce((SELECT min(min_id) FROM paper_day_floors WHERE day >= ?), "
+    "(SELECT coalesce(max(id), 0) + 1 FROM papers))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +144,10 @@ class _Plan:
                     self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
                 where += f" AND {walked} > ?"
                 params.append(self.window_floor)
-        if self.since is not None:
+        if self.since is not None and self.sqlite:  # as the window floor above
+            where += f" AND {walked} >= {_SINCE_FLOOR_SQL}"
+            params.append(sqlite_datetime(self.since)[:10])  # type: ignore[index]
+        elif self.since is not None:
             if self.since_floor is None:
                 self.since_floor = await self._since_floor()
             where += f" AND {walked} >= ?"
