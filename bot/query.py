@@ -237,7 +237,8 @@ def paper_terms(paper: Paper) -> dict[str, list[str]]:
     return {column: text.split() for column, text in index_fields(paper).items()}
 
 
-def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+def contains_phrase(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    """Whether the terms ``needle`` occur in ``haystack`` as one contiguous run."""
     if len(needle) == 1:
         return needle[0] in haystack
     first, size = needle[0], len(needle)
@@ -248,7 +249,7 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
 
 
 def term_matches(term: Term, fields: Mapping[str, Sequence[str]]) -> bool:
-    return any(_contains(fields.get(c, ()), term.terms) for c in FIELD_COLUMNS[term.field])
+    return any(contains_phrase(fields.get(c, ()), term.terms) for c in FIELD_COLUMNS[term.field])
 
 
 def matches(query: Query, fields: Mapping[str, Sequence[str]]) -> bool:
@@ -267,6 +268,7 @@ __all__ = [
     "Query",
     "QueryError",
     "Term",
+    "contains_phrase",
     "index_fields",
     "matches",
     "paper_terms",

@@ -15,24 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.models import Paper
-from bot.query import Field, Query, Term, term_matches
+from bot.query import Field, Query, Term, contains_phrase, term_matches
 from bot.store.records import recency
 
 # Where an unfielded term was found: 0 title, 1 keywords, 2 abstract.
 _PLACES = (("title", 0), ("keywords", 1), ("abstract", 2))
 NOT_FOUND = 3
-
-
-def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
-    if len(needle) == 1:
-        return needle[0] in haystack
-    if needle[0] not in haystack:
-        return False
-    size = len(needle)
-    target = list(needle)
-    return any(
-        list(haystack[i : i + size]) == target for i, w in enumerate(haystack) if w == target[0]
-    )
 
 
 def term_place(term: Term, fields: Mapping[str, Sequence[str]]) -> int:
@@ -47,7 +35,7 @@ def term_place(term: Term, fields: Mapping[str, Sequence[str]]) -> int:
                 return place
         return NOT_FOUND
     for column, place in _PLACES:
-        if _contains(fields.get(column, ()), words):
+        if contains_phrase(fields.get(column, ()), words):
             return place
     return NOT_FOUND
 
