@@ -66,7 +66,11 @@ TITLE_VECTOR = "ts_filter(p.search_head, '{a}')"  # PostgreSQL: title lexemes (w
 _OLDEST = {"sqlite": "", "postgresql": datetime.min.replace(tzinfo=UTC)}
 _DAY = "coalesce(p.submitted_at, p.published_at)"
 _RANK_COLUMNS = f"p.title, p.ai_keywords, p.authors, p.upvotes, {_DAY}"
-# A row id no paper dated on or after the day bound is below (see _Plan._since_floor).
+# Row id bounds of the index walk, each an SQL expression of one parameter. The window:
+# the title tiers look at the newest TITLE_TIER_WINDOW papers (parameter) at most. Since:
+# a row id no paper dated on or after the day (parameter, YYYY-MM-DD) is below
+# (migrations 0005, 0006); with no such day, one past the newest paper.
+_WINDOW_FLOOR_SQL = "coalesce((SELECT max(id) FROM papers), 0) - ?"
 _SINCE_FLOOR_SQL = (
     "coalesce((SELECT min(min_id) FROM paper_day_floors WHERE day >= ?), "
     "(SELECT coalesce(max(id), 0) + 1 FROM papers))"
@@ -118,9 +122,8 @@ class _Plan:
         self.sqlite = raw.dialect == "sqlite"
         self.has_author_terms = any(t.field is Field.AUTHOR for t in query.terms)
         self.compile = fts5_match if self.sqlite else tsquery_text
-        self.window_floor: int | None = None
         self.since = since
-        self.since_floor: int | None = None  # no paper of `since` or later is older
+        self._floors: dict[str, int] = {}  # PostgreSQL: the bounds, by expression
 
     async def _rows(
         self, head: bool, expression: str, columns: str = _RANK_COLUMNS, *, title_only: bool = False
@@ -130,28 +133,17 @@ class _Plan:
         # the walk itself stops there), the primary key on PostgreSQL.
         walked = "f.rowid" if self.sqlite else "p.id"
         if head:
-            # Work budget: the title tiers look at the newest TITLE_TIER_WINDOW papers (an
-            # AND of common words that rarely meet in a title would otherwise walk their
-            # whole doclists). Older papers are still found by the "anywhere" tier.
-            if self.sqlite:
-                # In the statement itself (SQLite evaluates it once, before the walk),
-                # which saves a round trip to the database thread per search.
-                where += f" AND {walked} > coalesce((SELECT max(id) FROM papers), 0) - ?"
-                params.append(TITLE_TIER_WINDOW)
-            else:  # PostgreSQL plans the walk better knowing the number
-                if self.window_floor is None:
-                    newest = await self.raw.fetch("SELECT max(id) FROM papers")
-                    self.window_floor = (newest[0][0] or 0) - TITLE_TIER_WINDOW
-                where += f" AND {walked} > ?"
-                params.append(self.window_floor)
-        if self.since is not None and self.sqlite:  # as the window floor above
-            where += f" AND {walked} >= {_SINCE_FLOOR_SQL}"
-            params.append(sqlite_datetime(self.since)[:10])  # type: ignore[index]
-        elif self.since is not None:
-            if self.since_floor is None:
-                self.since_floor = await self._since_floor()
-            where += f" AND {walked} >= ?"
-            params.append(self.since_floor)
+            # Work budget: an AND of common words that rarely meet in a title would
+            # otherwise walk their whole doclists. Older papers are still found by the
+            # "anywhere" tier.
+            bound, value = await self._floor(_WINDOW_FLOOR_SQL, TITLE_TIER_WINDOW)
+            where += f" AND {walked} > {bound}"
+            params.append(value)
+        if self.since is not None:
+            day = sqlite_datetime(self.since)[:10]  # type: ignore[index]
+            bound, value = await self._floor(_SINCE_FLOOR_SQL, day)
+            where += f" AND {walked} >= {bound}"
+            params.append(value)
         if self.sqlite:
             table = "papers_head_fts" if head else "papers_fts"
             # Only papers in the upvote tier: FTS5 intersects doclists instead of walking
@@ -197,17 +189,17 @@ class _Plan:
         scan = max(SCAN_WINDOW, self.pool)
         return await self.raw.fetch(sql, [*params, scan, self.pool])
 
-    async def _since_floor(self) -> int:
-        """A row id no paper dated ``since`` or later is below (migrations 0005, 0006)."""
-        assert self.since is not None
-        rows = await self.raw.fetch(
-            "SELECT min(min_id) FROM paper_day_floors WHERE day >= ?",
-            [sqlite_datetime(self.since)[:10]],  # type: ignore[index]
-        )
-        if rows[0][0] is not None:
-            return rows[0][0]
-        newest = await self.raw.fetch("SELECT coalesce(max(id), 0) + 1 FROM papers")
-        return newest[0][0]
+    async def _floor(self, expression: str, param: Any) -> tuple[str, Any]:
+        """The row id bound ``expression`` as SQL and its parameter. SQLite gets the
+        expression itself, which it evaluates once before the walk (a round trip to the
+        database thread fewer per search); PostgreSQL gets the number, which its planner
+        needs (computed once per search)."""
+        if self.sqlite:
+            return expression, param
+        if expression not in self._floors:
+            rows = await self.raw.fetch(f"SELECT {expression}", [param])
+            self._floors[expression] = rows[0][0]
+        return "?", self._floors[expression]
 
     async def _hits(self, row_ids: Sequence[int], sqlite_match: str, tsquery: str) -> set[int]:
         """Which of ``row_ids`` match (one indexed lookup per id, not a scan)."""
