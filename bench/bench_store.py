@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import SPAN, START, CorpusGenerator
+from bench.machine_speed import probe as machine_speed
 from bot.models import Paper
 from bot.query import parse
 from bot.store import Database, PaperStore
@@ -233,11 +234,15 @@ async def run() -> dict[str, Any]:
     papers = list(generator.papers(count))
     generate_seconds = time.perf_counter() - started
     mix = QUERY_MIX + _rare_queries(generator)
+    abstracts = [p.abstract for p in papers[:20_000]]
     report: dict[str, Any] = {
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            # The same fixed work before and after: how fast the VM was during this run
+            # (bench/machine_speed.py; compare runs in proportion to it).
+            "speed_before": machine_speed(abstracts),
         },
         "corpus": {
             "papers": count,
@@ -271,4 +276,5 @@ async def run() -> dict[str, Any]:
             report["postgresql"] = {"skipped": f"not reachable: {exc}"}
     else:
         report["postgresql"] = {"skipped": "set BENCH_PG_URL or PAPERBOY_TEST_DATABASE_URL"}
+    report["machine"]["speed_after"] = machine_speed(abstracts)
     return report
