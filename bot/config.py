@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         default_factory=default_data_dir,
         description="Where the SQLite database and other state live.",
     )
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL; default: a SQLite file in the data directory. "
         "For PostgreSQL: postgresql+asyncpg://user:pass@host/db",
@@ -172,15 +172,15 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _supported_database(cls, value: str | None) -> str | None:
-        if not value:
-            return value
+    def _supported_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if not value or not value.get_secret_value():
+            return None
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
         supported = "use SQLite (sqlite+aiosqlite:///…) or PostgreSQL (postgresql+asyncpg://…)"
         try:
-            backend, _, driver = make_url(value).drivername.partition("+")
+            backend, _, driver = make_url(value.get_secret_value()).drivername.partition("+")
         except ArgumentError:
             raise ValueError(f"not a database URL; {supported}") from None
         if backend not in DATABASE_DRIVERS:
@@ -202,7 +202,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{self.data_dir / 'paperboy.db'}"
 
     def create_database_dir(self) -> None:

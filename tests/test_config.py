@@ -52,8 +52,16 @@ def test_unknown_log_level_is_rejected_with_the_known_ones():
     "url",
     ["sqlite+aiosqlite:///tmp/paperboy.db", "postgresql+asyncpg://u:p@db:5432/paperboy", ""],
 )
-def test_sqlite_and_postgresql_urls_are_accepted(url):
-    assert Settings(_env_file=None, database_url=url).database_url == url
+def test_sqlite_and_postgresql_urls_are_accepted(url, tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, database_url=url)
+    default = f"sqlite+aiosqlite:///{tmp_path / 'paperboy.db'}"
+    assert settings.effective_database_url == (url or default)
+
+
+def test_the_database_url_is_a_secret_kept_out_of_reprs():
+    settings = Settings(_env_file=None, database_url="postgresql+asyncpg://u:S3CRET@db/paperboy")
+    assert "S3CRET" not in repr(settings) and "S3CRET" not in str(settings.model_dump())
+    assert settings.effective_database_url == "postgresql+asyncpg://u:S3CRET@db/paperboy"
 
 
 @pytest.mark.parametrize(
