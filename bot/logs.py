@@ -39,6 +39,9 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         "aiosqlite",
         "asyncio",
         "slack_bolt",
+        # At DEBUG, slack_sdk logs every request's URL: an incoming webhook's or a
+        # response_url, both secrets.
+        "slack_sdk",
         "discord",
         "alembic",
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from adapters.slack import SlackAdapter
 from bot.config import Settings
+from bot.logs import setup_logging
 from bot.models import Destination, PostStatus, Reply, ReplyKind
 from tests.adapters.slack.blockkit import assert_valid_message, card_links
 from tests.adapters.slack.conftest import CARDS, FakeClock
@@ -109,3 +111,22 @@ def test_from_settings_picks_the_mode(fake_slack: FakeSlack) -> None:
         Settings(slack_webhook_url=fake_slack.webhook_url(), _env_file=None)
     )
     assert webhook.client is None and webhook.app is None
+
+
+async def test_the_webhook_url_stays_out_of_debug_logs(fake_slack, clock, capsys) -> None:
+    # The URL is the secret; slack_sdk logs each request's URL at DEBUG.
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    levels = {name: logging.getLogger(name).level for name in ("slack_sdk", "httpx", "aiohttp")}
+    try:
+        setup_logging("DEBUG")
+        url = fake_slack.webhook_url("B0SECRET42")
+        adapter = SlackAdapter(webhook_url=url, clock=clock, sleep=clock.sleep)
+        result = await adapter.post(ANYWHERE, digest(1), key="k")
+        assert result.status is PostStatus.SENT and fake_slack.webhook_posts
+        assert "B0SECRET42" not in capsys.readouterr().err
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
