@@ -23,6 +23,9 @@ GONE_ERRORS = frozenset(
         "user_not_found",
         "user_disabled",
         "thread_not_found",
+        # An incoming webhook that was disabled or removed (Discord's 10015 Unknown
+        # Webhook is GONE too); a PAPERBOY_DIGESTS subscription is resumed on restart.
+        "no_service",
     }
 )
 # The bot is there but may not post (workspace/channel policy, missing scope).
@@ -52,7 +55,6 @@ AUTH_ERRORS = frozenset(
         "token_expired",
         "org_login_required",
         "invalid_token",
-        "no_service",
     }
 )
 # Transient and certainly not posted: try again later.

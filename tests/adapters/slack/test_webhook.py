@@ -48,7 +48,7 @@ async def test_webhook_digest_posts_every_message_in_order(adapter, fake_slack, 
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (404, "no_service", PostStatus.AUTH),
+        (404, "no_service", PostStatus.GONE),
         (403, "invalid_token", PostStatus.AUTH),
         (403, "action_prohibited", PostStatus.FORBIDDEN),
         (404, "channel_not_found", PostStatus.GONE),
