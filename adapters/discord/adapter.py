@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import OrderedDict
 from enum import StrEnum
 from typing import Any, Self
 
@@ -37,6 +36,7 @@ from adapters.discord.gateway import (
     is_fatal,
     supervise,
 )
+from adapters.discord.progress import PartialPosts
 from adapters.discord.render import LIMITS, render_reply
 from adapters.discord.respond import DEFAULT_DEFER_AFTER, InteractionResponder
 from adapters.discord.sync import command_differences
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 MAX_NONCE_CHARS = 25
-MAX_REMEMBERED_KEYS = 1000  # keys whose partial progress is kept (the oldest go first)
 
 
 def nonce_for(key: str, part: int) -> str:
@@ -132,9 +131,9 @@ class DiscordAdapter:
         self._gateway_task: asyncio.Task[GatewayOutcome] | None = None
         self._dm_channels: dict[str, str] = {}
         # Parts already posted under a key whose post then failed: the retry resumes after
-        # them. Nonces alone would not do: Discord forgets them after a few minutes, and a
-        # backed-off retry comes later than that.
-        self._progress: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        # them, with the messages planned the first time. Nonces alone would not do:
+        # Discord forgets them after a few minutes, and a backed-off retry comes later.
+        self._partial = PartialPosts()
         self._closing = False
         self._login_lock = asyncio.Lock()
         self.connect_gateway = connect_gateway  # False: REST only (tests, CLI)
@@ -268,7 +267,7 @@ class DiscordAdapter:
     async def post(self, dest: Destination, reply: Reply, *, key: str) -> PostResult:
         """Post ``reply`` visibly in ``dest`` (split into several messages when needed)."""
         if self.webhook is not None:
-            return await self.webhook.post(reply)
+            return await self.webhook.post(reply, key=key)
         if self.state is AdapterState.AUTH_FAILED:
             return PostResult(PostStatus.AUTH, error="Discord rejected the bot token")
         try:
@@ -278,10 +277,10 @@ class DiscordAdapter:
             return PostResult(PostStatus.AUTH, error="Discord rejected the bot token")
         except Exception as exc:
             return _not_sent(result_for_exception(exc))
-        sent = list(self._progress.pop(key, ()))
+        sent, planned = self._partial.resume(key, render_reply(reply, in_channel=True))
         try:
             channel_id = await self._channel_for(client, dest)
-            for part, message in enumerate(render_reply(reply, in_channel=True)):
+            for part, message in enumerate(planned):
                 if part < len(sent):
                     continue
                 route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
@@ -293,10 +292,8 @@ class DiscordAdapter:
         except Exception as exc:
             result = result_for_exception(exc, sent=tuple(sent))
             log.warning("Discord post to %s failed: %s %s", dest.key, result.status, result.error)
-            if sent and result.status in (PostStatus.RETRY, PostStatus.UNKNOWN):
-                self._progress[key] = tuple(sent)
-                while len(self._progress) > MAX_REMEMBERED_KEYS:
-                    self._progress.popitem(last=False)
+            if result.status in (PostStatus.RETRY, PostStatus.UNKNOWN):
+                self._partial.keep(key, sent, planned)
             return result
         return PostResult(PostStatus.SENT, tuple(sent))
 

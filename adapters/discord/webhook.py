@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from adapters.discord.errors import status_for_http
+from adapters.discord.progress import PartialPosts
 from adapters.discord.render import render_reply
 from bot.models import PostResult, PostStatus, Reply
 
@@ -39,6 +40,7 @@ class WebhookPoster:
         self.max_rate_limit_wait = max_rate_limit_wait
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
+        self._partial = PartialPosts()
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -48,14 +50,20 @@ class WebhookPoster:
             )
         return self._session
 
-    async def post(self, reply: Reply) -> PostResult:
-        """Send every message of ``reply``; stop at the first failure."""
-        sent: list[str] = []
-        for message in render_reply(reply, in_channel=True):
+    async def post(self, reply: Reply, *, key: str | None = None) -> PostResult:
+        """Send every message of ``reply``; stop at the first failure.
+
+        Posting ``key`` again after a failure that may be retried sends only the messages
+        not sent yet, as they were rendered the first time.
+        """
+        sent, planned = self._partial.resume(key, render_reply(reply, in_channel=True))
+        for message in planned[len(sent) :]:
             body = message.to_json()
             body["components"] = []
             result = await self._execute(body)
             if not result.ok:
+                if result.status in (PostStatus.RETRY, PostStatus.UNKNOWN):
+                    self._partial.keep(key, sent, planned)
                 return PostResult(result.status, tuple(sent), result.error, result.retry_after)
             sent.extend(result.message_ids)
         return PostResult(PostStatus.SENT, tuple(sent))

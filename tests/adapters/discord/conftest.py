@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,14 @@ async def adapter(
     )
     yield instance
     await instance.close()
+
+
+def digest_rebuilt(count: int) -> Reply:
+    """``digest(count)`` as the delivery layer might rebuild it for a retry: the papers'
+    summaries grew since (so the messages split at other cards)."""
+    longer = tuple(replace(c, summary="Summarized at last. " * 40) for c in cards(count))
+    return replace(digest(count), cards=longer)
+
+
+def embed_urls(bodies: list[dict]) -> list[str]:
+    return [embed["url"] for body in bodies for embed in body.get("embeds", [])]

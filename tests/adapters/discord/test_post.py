@@ -9,7 +9,7 @@ import pytest
 from adapters.discord.adapter import AdapterState, DiscordAdapter, nonce_for
 from adapters.discord.render import FLAG_SUPPRESS_EMBEDS
 from bot.models import Destination, PostStatus, Reply
-from tests.adapters.discord.conftest import RecordingSleep, digest
+from tests.adapters.discord.conftest import RecordingSleep, digest, digest_rebuilt, embed_urls
 from tests.fakes.discord import FakeDiscord
 
 CHANNEL = Destination("discord", "100", "555")
@@ -218,6 +218,23 @@ async def test_a_retry_after_the_nonces_expired_posts_only_the_missing_parts(
     posted = fake_discord.messages["555"]
     assert [m["id"] for m in posted] == list(done.message_ids)  # nothing posted twice
     assert sum(len(m["embeds"]) for m in posted) == 12
+
+
+async def test_a_retry_of_a_rebuilt_reply_posts_every_card_once(
+    adapter: DiscordAdapter, fake_discord: FakeDiscord
+) -> None:
+    # The delivery layer rebuilds a retried digest from the papers as they are by then;
+    # the rest of the post is sent as first planned, whatever the new split would be.
+    fake_discord.fail_next("POST", MESSAGES, status=503, after=1)
+    failed = await adapter.post(CHANNEL, digest(12), key=KEY)
+    assert failed.status is PostStatus.RETRY
+
+    fake_discord.expire_nonces()
+    done = await adapter.post(CHANNEL, digest_rebuilt(12), key=KEY)
+
+    assert done.status is PostStatus.SENT
+    posted = fake_discord.messages["555"]
+    assert embed_urls(posted) == [card.url for card in digest(12).cards]
 
 
 async def test_a_permanent_failure_forgets_the_progress(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.render import render_reply
 from adapters.discord.webhook import WebhookPoster
 from bot.config import Settings
 from bot.models import Destination, PostStatus
-from tests.adapters.discord.conftest import StubCore, digest, lookup
+from tests.adapters.discord.conftest import StubCore, digest, digest_rebuilt, embed_urls, lookup
 from tests.fakes.discord import FakeDiscord
 
 HOOK = "/webhooks/123456789012345678/hook-token"
@@ -103,3 +104,27 @@ async def test_webhook_timeout_is_unknown(fake_discord: FakeDiscord) -> None:
     finally:
         await poster.close()
     assert result.status is PostStatus.UNKNOWN
+
+
+async def test_a_retried_webhook_post_sends_only_the_rest_as_first_planned(
+    fake_discord: FakeDiscord,
+) -> None:
+    first, rebuilt = digest(12), digest_rebuilt(12)
+    planned = render_reply(first, in_channel=True)
+    assert len(planned) >= 2  # several messages, split at other cards once rebuilt:
+    assert [len(m.embeds) for m in render_reply(rebuilt, in_channel=True)] != [
+        len(m.embeds) for m in planned
+    ]
+    fake_discord.fail_next("POST", HOOK, status=503, after=1)  # the 2nd message fails
+    poster = WebhookPoster(fake_discord.api_url + HOOK)
+    try:
+        failed = await poster.post(first, key="digest:1")
+        done = await poster.post(rebuilt, key="digest:1")
+    finally:
+        await poster.close()
+
+    assert failed.status is PostStatus.RETRY and len(failed.message_ids) == 1
+    assert done.status is PostStatus.SENT and len(done.message_ids) == len(planned)
+    calls = [c.json for c in fake_discord.calls("POST", HOOK)]
+    delivered = [calls[0], *calls[2:]]  # calls[1] was refused
+    assert embed_urls(delivered) == [card.url for card in first.cards]  # each card once
