@@ -6,7 +6,9 @@ message carries ``metadata = {"event_type": "paperboy_post", "event_payload": {"
 ``conversations.history(include_all_metadata=True)`` (``find_posted``).
 
 Partial progress (parts already posted under a key) is remembered, so posting the same
-key again after a failure resumes with the missing parts instead of repeating the others.
+key again after a failure resumes with the missing parts instead of repeating the others,
+as they were rendered the first time: a retried digest is rebuilt from the papers as they
+are by then, and a changed summary can move the split points between messages.
 """
 
 from __future__ import annotations
@@ -81,22 +83,34 @@ class ReplyPoster:
         self.sender = sender
         self.pacer = pacer
         self._progress: OrderedDict[str, dict[int, str]] = OrderedDict()
+        self._plans: dict[str, tuple[Message, ...]] = {}  # the messages of those posts
 
-    def remember(self, key: str, parts: dict[int, str]) -> None:
-        """Record parts known to be posted under ``key`` (e.g. found by reconciliation)."""
+    def remember(
+        self, key: str, parts: dict[int, str], plan: tuple[Message, ...] | None = None
+    ) -> None:
+        """Record parts known to be posted under ``key`` (e.g. found by reconciliation),
+        and the messages of the whole post when known (a plan already kept stays)."""
         self._progress[key] = dict(parts)
         self._progress.move_to_end(key)
+        if plan is not None:
+            self._plans[key] = plan
         while len(self._progress) > MAX_REMEMBERED_KEYS:
-            self._progress.popitem(last=False)
+            self._forget(next(iter(self._progress)))
 
     def progress(self, key: str) -> dict[int, str]:
         return dict(self._progress.get(key, {}))
+
+    def _forget(self, key: str) -> None:
+        self._progress.pop(key, None)
+        self._plans.pop(key, None)
 
     async def post(
         self, channel: str, messages: tuple[Message, ...], *, key: str, threaded: bool
     ) -> PostResult:
         """Post ``messages`` (the first is the parent when ``threaded``) under ``key``."""
         done = self.progress(key)
+        if done:
+            messages = self._plans.get(key, messages)
         total = len(messages)
         threaded = threaded and self.sender.supports_threads
         for index, message in enumerate(messages):
@@ -121,13 +135,13 @@ class ReplyPoster:
             if not result.ok:
                 log.warning("slack post %s part %d/%d: %s", key, index + 1, total, result.error)
                 if result.status in (PostStatus.RETRY, PostStatus.UNKNOWN) and done:
-                    self.remember(key, done)
+                    self.remember(key, done, messages)
                 else:
-                    self._progress.pop(key, None)
+                    self._forget(key)
                 ids = tuple(done[i] for i in sorted(done))
                 return PostResult(result.status, ids, result.error, result.retry_after)
             done[index] = ts or ""
-        self._progress.pop(key, None)
+        self._forget(key)
         return PostResult(PostStatus.SENT, message_ids=tuple(done[i] for i in range(total)))
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.slack import SlackAdapter
 from adapters.slack.posting import METADATA_EVENT_TYPE, LookupFailed
+from adapters.slack.render import render_digest
 from bot.models import Destination, PostStatus, Reply, ReplyKind
 from tests.adapters.slack.blockkit import assert_valid_message, card_links
 from tests.adapters.slack.conftest import CARDS, FakeClock
@@ -218,6 +219,30 @@ async def test_a_failed_part_is_resumed_without_reposting_the_others(adapter, fa
     assert all(m["thread_ts"] == posted[0]["ts"] for m in posted[1:])
     parts = [m["metadata"]["event_payload"]["part"] for m in posted]
     assert parts == list(range(total))
+
+
+async def test_a_retry_of_a_rebuilt_reply_posts_every_card_once(adapter, fake_slack):
+    # The delivery layer rebuilds a retried digest from the papers as they are by then.
+    # With 40 authors and 20 keywords a card, longer summaries no longer fit 10 cards in
+    # a message: the thread splits at other cards. The rest goes out as first rendered.
+    authors = tuple(f"Author Number {i}" for i in range(40))
+    keywords = tuple(f"keyword {i}" for i in range(20))
+    wide = tuple(replace(c, authors=authors, keywords=keywords) for c in CARDS[:25])
+    reply = replace(digest(25), cards=wide)
+    longer = tuple(replace(c, summary="Summarized at last. " * 100) for c in wide)
+    rebuilt = replace(reply, cards=longer)
+    split = [[len(card_links(m)) for m in render_digest(r).messages] for r in (reply, rebuilt)]
+    assert split[0] != split[1]
+    await adapter.post(OTHER, reply, key="probe")
+    expected = [u for m in fake_slack.messages["C2"] for u in card_links(m)]
+
+    fail_call_number(fake_slack, 3, "service_unavailable")
+    partial = await adapter.post(CHANNEL, reply, key="digest:rebuilt")
+    assert partial.status is PostStatus.RETRY
+    again = await adapter.post(CHANNEL, rebuilt, key="digest:rebuilt")
+
+    assert again.ok
+    assert [u for m in fake_slack.messages["C1"] for u in card_links(m)] == expected
 
 
 async def test_a_permanent_failure_forgets_the_progress(adapter, fake_slack) -> None:
