@@ -21,7 +21,9 @@ in a title stays cheap. The candidates are then ordered by the rule of
 than ``pool`` hits, a title tier ranks the ``pool`` most upvoted of its newest
 ``SCAN_WINDOW`` (500) matches, the "anywhere" tier its newest ``pool``: among equally
 relevant papers, recent ones are preferred, by design, but the title matches that lead
-do not change with the page size.
+do not change with the page size. A page past the first ``POOL_MIN`` results takes the
+papers a pool of 120 (then 240, ...) adds after those of the smaller pools, so paging
+never repeats or skips a paper.
 
 Filters narrow the walk itself rather than the papers it yields: ``min_upvotes`` ANDs an
 upvote tier into the match (``fulltext.VOTE_TIERS``), and ``since`` bounds the row ids
@@ -55,7 +57,7 @@ from bot.store.ranking import NOT_FOUND, group_places
 from bot.store.records import _decode_list, sqlite_datetime
 from bot.terms import analyzed_text
 
-POOL_MIN = 60  # candidates per tier: pages 1..6 of 10 rank the same candidate set
+POOL_MIN = 60  # candidates per tier for the first 60 results (then 120, 240, ...)
 # Title tiers: their candidates are the `pool` most upvoted of this many newest matches.
 SCAN_WINDOW = 500
 TITLE_TIER_WINDOW = 250_000  # papers (newest first) the title tiers may scan
@@ -336,16 +338,43 @@ async def search_page(
     since: datetime | None,
     min_upvotes: int | None,
 ) -> tuple[list[int], bool]:
-    """Row ids of the requested page, best first, and whether they are partial matches."""
+    """Row ids of the requested page, best first, and whether they are partial matches.
+
+    The order does not depend on the page asked for: the first ``POOL_MIN`` results are
+    the ranking of a ``POOL_MIN`` pool, the next ones those of a pool twice as large that
+    the first did not hold, and so on. A larger pool brings in older papers that would
+    otherwise reorder the papers already shown, so pages would repeat or skip papers.
+    """
     if limit <= 0:
         return [], False
-    plan = _Plan(raw, query, max(offset + limit, POOL_MIN), since, min_upvotes)
+    ranked: dict[int, None] = {}  # in order, without repeats
+    partial = False
+    pool = POOL_MIN
+    while True:
+        found, partial = await _ranked_pool(raw, query, pool, since, min_upvotes)
+        ranked.update(dict.fromkeys(found))
+        if len(ranked) >= offset + limit or len(found) < pool:
+            break  # enough, or every candidate there is was in this pool
+        pool *= 2
+    return list(ranked)[offset : offset + limit], partial
+
+
+async def _ranked_pool(
+    raw: RawConnection,
+    query: Query,
+    pool: int,
+    since: datetime | None,
+    min_upvotes: int | None,
+) -> tuple[list[int], bool]:
+    """The candidates of a ``pool``-sized plan, best first, and whether they are partial
+    matches."""
+    plan = _Plan(raw, query, pool, since, min_upvotes)
     full = await plan.full_matches()
     if full:
-        return rank_rows(query, list(full.values()), raw.dialect)[offset : offset + limit], False
+        return rank_rows(query, list(full.values()), raw.dialect), False
     partial, matched = await plan.partial_matches()
     ranked = rank_rows(query, list(partial.values()), raw.dialect, matched)
-    return ranked[offset : offset + limit], bool(ranked)
+    return ranked, bool(ranked)
 
 
 __all__ = ["POOL_MIN", "SearchResult", "rank_rows", "search_page"]

@@ -193,6 +193,28 @@ async def test_the_most_upvoted_title_matches_lead_whatever_the_limit(store: Pap
     assert (await ids_of(store, "transformer", limit=many))[:5] == top
 
 
+async def test_pages_neither_repeat_nor_skip_papers_past_the_first_pool(
+    store: PaperStore,
+) -> None:
+    # Abstract matches only (the "anywhere" tier, newest first), upvotes unrelated to
+    # age: each larger candidate pool brings in older papers that outrank some shown.
+    many = POOL_MIN * 3
+    abstract = "A zeta function result."
+    await store.upsert(
+        [
+            paper(i, f"Study {i}", abstract, upvotes=(i * 37) % 101, days_ago=many - i)
+            for i in range(1, many + 1)
+        ]
+    )
+    everything = await ids_of(store, "zeta", limit=many)
+    assert sorted(everything) == sorted(f"2506.{i:05d}" for i in range(1, many + 1))
+    pages: list[str] = []
+    for offset in range(0, many, 7):
+        pages.extend(await ids_of(store, "zeta", limit=7, offset=offset))
+    assert pages == everything
+    assert await ids_of(store, "zeta", limit=10) == everything[:10]
+
+
 async def ids_of(store: PaperStore, query: str, **kwargs: object) -> list[str]:
     return [p.id for p in (await store.search(parse(query), **kwargs)).papers]  # type: ignore[arg-type]
 
