@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+MAX_SEARCH_LIMIT = 500
+MAX_FETCH_DAYS = 3650  # Daily Papers began in May 2023; far more overflows date arithmetic
+
 app = typer.Typer(
     name="paperboy",
     help="Trending ML papers from Hugging Face, delivered to Slack, Discord and your terminal.",
@@ -147,7 +150,10 @@ def run() -> None:
 @app.command()
 def fetch(
     day: Annotated[str | None, typer.Option("--date", help="One day, YYYY-MM-DD (UTC).")] = None,
-    days: Annotated[int, typer.Option(help="Backfill this many days up to today.", min=1)] = 1,
+    days: Annotated[
+        int | None,
+        typer.Option(help="Backfill this many days up to today.", min=1, max=MAX_FETCH_DAYS),
+    ] = None,
 ) -> None:
     """Fetch Daily Papers from Hugging Face into the store.
 
@@ -160,6 +166,9 @@ def fetch(
 
     settings = _settings()
     today = datetime.now(UTC).date()
+    if day is not None and days is not None:
+        err.print("[red]Use --date or --days, not both.[/]")
+        raise typer.Exit(2)
     if day is not None:
         try:
             wanted = [date.fromisoformat(day)]
@@ -170,7 +179,7 @@ def fetch(
             err.print(f"[red]--date {wanted[0]} is in the future: there are no papers yet.[/]")
             raise typer.Exit(2)
     else:
-        wanted = [today - timedelta(days=i) for i in range(days)]
+        wanted = [today - timedelta(days=i) for i in range(days or 1)]
 
     async def main() -> int:
         db, store = await open_store(settings)
@@ -278,9 +287,9 @@ def import_(
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help='e.g. diffusion video, "state space" OR mamba')],
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 10,
+    limit: Annotated[int, typer.Option(help="1-500")] = 10,
     since: Annotated[str | None, typer.Option(help="7d, 24h or 2025-01-01")] = None,
-    min_upvotes: Annotated[int | None, typer.Option(min=0)] = None,
+    min_upvotes: Annotated[int | None, typer.Option(help="0-1000000")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help='Print a JSON array (errors: {"error": "..."}).')
     ] = False,
@@ -292,11 +301,14 @@ def search(
     """
     from bot.app import open_store
     from bot.models import utcnow
-    from bot.options import UsageError, parse_since
+    from bot.options import MAX_MIN_UPVOTES, UsageError, parse_positive_int, parse_since
     from bot.query import QueryError, parse
 
     settings = _settings()
     try:
+        parse_positive_int("limit", str(limit), minimum=1, maximum=MAX_SEARCH_LIMIT)
+        if min_upvotes is not None:
+            parse_positive_int("min-upvotes", str(min_upvotes), maximum=MAX_MIN_UPVOTES)
         parsed = parse(query)
         since_at = parse_since(since, now=utcnow()) if since else None
     except (QueryError, UsageError) as exc:

@@ -29,7 +29,14 @@ from bot.models import (
     shorten,
     utcnow,
 )
-from bot.options import UsageError, echo, parse_positive_int, parse_since, split_options
+from bot.options import (
+    MAX_MIN_UPVOTES,
+    UsageError,
+    echo,
+    parse_positive_int,
+    parse_since,
+    split_options,
+)
 from bot.ports import PaperLookup, SourceError
 from bot.query import QueryError, parse
 from bot.schedule import SUBSCRIBE_USAGE
@@ -287,7 +294,7 @@ async def _top(core: Commands, request: CommandRequest) -> Reply:
         raise UsageError(f"Unknown period {parsed.rest!r}: use day, week or month.")
     page = core._page(parsed.options)
     min_upvotes = parse_positive_int(
-        "min-upvotes", parsed.options.get("min-upvotes", "0"), maximum=1_000_000
+        "min-upvotes", parsed.options.get("min-upvotes", "0"), maximum=MAX_MIN_UPVOTES
     )
     days = _PERIODS[period]
     papers = await core.store.top(
@@ -317,7 +324,7 @@ async def _search(core: Commands, request: CommandRequest) -> Reply:
         else None
     )
     min_upvotes = (
-        parse_positive_int("min-upvotes", parsed.options["min-upvotes"], maximum=1_000_000)
+        parse_positive_int("min-upvotes", parsed.options["min-upvotes"], maximum=MAX_MIN_UPVOTES)
         if "min-upvotes" in parsed.options
         else None
     )

@@ -83,6 +83,9 @@ _INTEGER = re.compile(r"[+-]?\d+(?:_\d+)*")  # what int() reads, digits aside
 # The oldest --since accepted: older adds nothing (arXiv began in 1991) and, far enough
 # back, date arithmetic overflows (``--since 2100y``, ``--since 0001-01-01T00:00+05:00``).
 EARLIEST_SINCE = datetime(1900, 1, 1, tzinfo=UTC)
+# The largest --min-upvotes accepted (no paper has this many; larger values overflow
+# SQLite's 64-bit integers).
+MAX_MIN_UPVOTES = 1_000_000
 # A date a few hours ahead is "today" somewhere east of UTC; further ahead is a typo.
 _FUTURE_SLACK = timedelta(days=1)
 

@@ -162,7 +162,12 @@ def test_bad_query_is_one_clear_line_and_exit_2(data_dir, imported):
 
 @pytest.mark.parametrize(
     ("args", "says"),
-    [(["the"], "Nothing to look for in `the`"), (["model", "--since", "soon"], "'soon'")],
+    [
+        (["the"], "Nothing to look for in `the`"),
+        (["model", "--since", "soon"], "'soon'"),
+        (["model", "--min-upvotes", "99999999999999999999"], "between 0 and 1000000"),
+        (["model", "--limit", "0"], "--limit must be between 1 and 500"),
+    ],
 )
 def test_search_errors_stay_json_with_json(data_dir, args, says):
     result = paperboy(data_dir, "search", *args, "--json", check=False)
@@ -288,6 +293,20 @@ async def test_fetch_refuses_a_future_date_before_asking_hugging_face(tmp_path):
         )
         assert ahead.returncode == 0, ahead.stderr
         assert [r.query["date"] for r in hf.requests_to(DAILY)] == [str(tomorrow)]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--days", "800000"], "less than or equal to 3650"),  # before any date arithmetic
+        (["--date", "2025-01-01", "--days", "3"], "Use --date or --days, not both."),
+    ],
+)
+async def test_fetch_refuses_impossible_days_before_asking_hugging_face(tmp_path, args, says):
+    async with FakeHuggingFace([]) as hf:
+        result = await paperboy_async(tmp_path, "fetch", *args, PAPERBOY_HF_API_URL=hf.url)
+    assert result.returncode == 2 and hf.requests == []
+    assert says in flat(result.stderr) and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
