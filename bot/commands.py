@@ -230,6 +230,8 @@ class Commands:
         has_more = len(papers) > self.page_size
         shown = papers[: self.page_size]
         if not shown:
+            if page > 1:
+                empty = f"Page {page} is past the end of this list."
             return Reply(title=title, text=empty, kind=ReplyKind.INFO)
         buttons = [Button("Share in channel", f"{command} --page {page}", share=True)]
         if has_more:
@@ -265,12 +267,13 @@ async def _today(core: Commands, request: CommandRequest) -> Reply:
     offset = (page - 1) * core.page_size
     papers = await core.store.top(since=start, limit=core.page_size + 1, offset=offset)
     note = ""
-    if not papers and page == 1:
+    # Nothing today: every page of `today` is the latest day's list instead.
+    if not papers and (page == 1 or not await core.store.top(since=start, limit=1)):
         latest = await core.store.latest_submitted_at()
         if latest is not None:
             day = latest.astimezone(core.zone).replace(hour=0, minute=0, second=0, microsecond=0)
             papers = await core.store.top(
-                since=day, until=day + timedelta(days=1), limit=core.page_size + 1
+                since=day, until=day + timedelta(days=1), limit=core.page_size + 1, offset=offset
             )
             note = f"No papers yet today; the latest list is from {core.day_label(day)}."
             start = day

@@ -60,6 +60,21 @@ async def test_today_falls_back_to_the_latest_list(store, make_bot):
     assert "No papers yet today" in reply.text
 
 
+async def test_more_after_the_fallback_list_pages_through_that_list(store, make_bot):
+    latest = [paper(f"2611.001{i:02d}", f"Paper {i}", age_days=3, upvotes=i) for i in range(8)]
+    await store.upsert(latest)
+    first = await make_bot().exec("today")
+    assert "No papers yet today" in first.text and len(first.cards) == 5
+    second = await make_bot().press(first, "More")
+    assert ids(second) == ["2611.00102", "2611.00101", "2611.00100"]
+    assert "No papers yet today" in second.text and second.title == first.title
+
+
+async def test_a_page_past_the_end_says_so(bot):
+    reply = await bot.exec("today --page 9")
+    assert not reply.cards and reply.text == "Page 9 is past the end of this list."
+
+
 async def test_an_empty_library_says_why_when_the_last_poll_failed(store, make_bot):
     problem: list[str | None] = [None]
     bot = make_bot(source_problem=lambda: problem[0])
