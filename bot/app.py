@@ -201,7 +201,8 @@ class Paperboy:
         )
         self.commands = Commands(
             self.store,
-            lookup=self.source if settings.remote_search else None,
+            lookup=self.source,
+            remote_search=settings.remote_search,
             remote_budget=settings.remote_search_budget,
             timezone=settings.timezone,
             subscriptions=self.subscriptions,

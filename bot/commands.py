@@ -67,13 +67,18 @@ class Subcommand:
 
 
 class Commands:
-    """The command core. ``lookup`` (Hugging Face) is optional: without it, only the store."""
+    """The command core. ``lookup`` (Hugging Face) is optional: without it, only the store.
+
+    ``remote_search``: whether a search with too few local results also asks ``lookup``
+    (``paper <id>`` asks it either way).
+    """
 
     def __init__(
         self,
         store: PaperStore,
         *,
         lookup: PaperLookup | None = None,
+        remote_search: bool = True,
         remote_budget: float = 2.0,
         timezone: str = "UTC",
         page_size: int = PAGE_SIZE,
@@ -98,6 +103,7 @@ class Commands:
         self.default_digest_top = default_digest_top
         self.timezone = timezone
         self.lookup = lookup
+        self.remote_search = remote_search
         self.remote_budget = remote_budget
         self.zone = ZoneInfo(timezone)
         self.page_size = page_size
@@ -148,6 +154,10 @@ class Commands:
             "author:name · title:word",
         ]
         intro = f"Unknown command `{echo(unknown)}`.\n" if unknown else ""
+        # The space left out: /paperstoday, /papersearch (the s shared).
+        glued = [n for n in self.subcommands if unknown in (f"/papers{n}", f"/paper{n}")]
+        if glued:
+            intro = f"Unknown command `{echo(unknown)}`: did you mean `/papers {glued[0]}`?\n"
         return Reply(
             title="paperboy — trending ML papers from Hugging Face",
             text=intro + "\n".join(lines),
@@ -162,7 +172,7 @@ class Commands:
         An unreachable Hugging Face costs at most ``remote_budget`` once, then is skipped
         for a minute, so local results are never held up by it repeatedly.
         """
-        if self.lookup is None or self.remote_unreachable:
+        if self.lookup is None or not self.remote_search or self.remote_unreachable:
             return 0
         now = time.monotonic()
         try:
@@ -405,6 +415,8 @@ async def _paper(core: Commands, request: CommandRequest) -> Reply:
             "to look it up. Try again in a minute."
             if core.remote_unreachable
             else f"I don't know paper `{paper_id}`, and Hugging Face didn't either."
+            if core.lookup is not None
+            else f"I don't have paper `{paper_id}`."
         )
         return Reply(text=text, kind=ReplyKind.INFO)
     card = Card.from_paper(paper)

@@ -337,8 +337,9 @@ class CommandRequest:
     def from_text(cls, text: str, **kwargs: object) -> CommandRequest:
         """Build a request from a command line such as ``search "state space" --limit 5``."""
         stripped = text.strip()
-        if stripped[: len("/papers")].lower() == "/papers":  # /PAPERS on caps lock too
-            stripped = stripped[len("/papers") :].strip()
+        command, *after = stripped.split(None, 1) or [""]
+        if command.lower() == "/papers":  # /PAPERS on caps lock too; not /papersearch
+            stripped = after[0].strip() if after else ""
         head, rest = (stripped.split(None, 1) + ["", ""])[:2]  # any whitespace: tab, newline
         return cls(subcommand=head.lower(), args=rest.strip(), **kwargs)  # type: ignore[arg-type]
 

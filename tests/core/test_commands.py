@@ -43,6 +43,13 @@ async def test_unknown_subcommand_answers_with_help(bot):
     assert reply.text.startswith("Unknown command `frobnicate`")
 
 
+async def test_a_subcommand_glued_to_papers_gets_a_suggestion(bot):
+    reply = await bot.exec("/papersearch diffusion")
+    assert reply.kind is ReplyKind.HELP
+    assert reply.text.startswith("Unknown command `/papersearch`: did you mean `/papers search`?")
+    assert (await bot.exec("/PAPERS search diffusion")).kind is not ReplyKind.HELP
+
+
 async def test_today_ranks_by_upvotes_and_pages_with_more(bot):
     first = await bot.exec("today")
     assert ids(first) == ["2611.00002", "2611.00005", "2611.00001", "2611.00006", "2611.00003"]
@@ -185,6 +192,26 @@ async def test_remote_search_fills_in_when_local_results_are_few(store, make_bot
         await source.close()
     assert ids(reply)[0] == "2611.07777"
     assert fake_hf.requests_to("/api/papers/search")
+
+
+async def test_without_remote_search_paper_still_asks_hugging_face(store, make_bot, fake_hf):
+    # PAPERBOY_REMOTE_SEARCH=false turns off the search fallback, not paper lookups.
+    await store.upsert(TODAY)
+    fake_hf.add_items([make_item("2611.07777", "Quantum Tokenizer Tricks", upvotes=3)])
+    source = HuggingFaceSource(fake_hf.url, timeout=2.0)
+    try:
+        bot = make_bot(lookup=source, remote_search=False)
+        searched = await bot.exec("search quantum tokenizer")
+        looked_up = await bot.exec("paper 2611.07777")
+    finally:
+        await source.close()
+    assert "2611.07777" not in ids(searched) and not fake_hf.requests_to("/api/papers/search")
+    assert ids(looked_up) == ["2611.07777"]
+
+
+async def test_without_a_source_an_unknown_paper_is_not_blamed_on_hugging_face(bot):
+    reply = await bot.exec("paper 2601.99999")
+    assert reply.text == "I don't have paper `2601.99999`."
 
 
 async def test_empty_answers_say_when_hugging_face_could_not_be_asked(store, make_bot, fake_hf):
