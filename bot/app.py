@@ -119,8 +119,9 @@ def build_arxiv_source(settings: Settings) -> ArxivSource | None:
     return source
 
 
-def static_subscription(spec: StaticDigest) -> Subscription:
-    """A ``PAPERBOY_DIGESTS`` entry as a subscription."""
+def static_subscription(spec: StaticDigest, default_top: int = 10) -> Subscription:
+    """A ``PAPERBOY_DIGESTS`` entry as a subscription (``default_top`` papers unless the
+    entry says how many)."""
     if spec.platform == "console":
         destination = CONSOLE_DESTINATION
     else:
@@ -130,7 +131,7 @@ def static_subscription(spec: StaticDigest) -> Subscription:
         at=spec.at,
         timezone=spec.timezone,
         days=DigestDays(spec.days),
-        top=spec.top,
+        top=spec.top or default_top,
         min_upvotes=spec.min_upvotes,
         topic=spec.topic,
         format=DigestFormat(spec.format),
@@ -216,7 +217,9 @@ class Paperboy:
         for adapter in self.adapters:
             if hasattr(adapter, "watch_suggester"):  # Discord's autocomplete for unwatch
                 adapter.watch_suggester = self.commands.suggest_watches
-        await self.subscriptions.sync_config([static_subscription(d) for d in settings.digests])
+        await self.subscriptions.sync_config(
+            [static_subscription(d, settings.digest_top) for d in settings.digests]
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

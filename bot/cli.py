@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.models import MAX_DIGEST_TOP
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -354,7 +356,7 @@ def digest(
         str | None, typer.Option(help="With --now: only this channel id (or platform:ws:ch).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
-    top: Annotated[int | None, typer.Option(min=1, max=50)] = None,
+    top: Annotated[int | None, typer.Option(min=1, max=MAX_DIGEST_TOP)] = None,
 ) -> None:
     """Preview the digest (--preview), or run subscribed digests now (--now)."""
     settings = _settings()

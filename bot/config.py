@@ -14,6 +14,8 @@ from platformdirs import user_data_dir
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.models import MAX_DIGEST_TOP
+
 
 def default_data_dir() -> Path:
     return Path(user_data_dir("paperboy", appauthor=False))
@@ -33,7 +35,7 @@ class StaticDigest(BaseModel):
     at: str = "09:00"
     timezone: str = "UTC"
     days: Literal["weekdays", "daily"] = "weekdays"
-    top: int = Field(default=10, ge=1, le=25)
+    top: int | None = Field(default=None, ge=1, le=MAX_DIGEST_TOP)  # None: PAPERBOY_DIGEST_TOP
     min_upvotes: int = Field(default=0, ge=0)
     topic: str | None = None
     format: Literal["compact", "full"] = "full"
@@ -107,7 +109,13 @@ class Settings(BaseSettings):
     )
 
     # --- digest defaults ---
-    digest_top: int = Field(default=10, ge=1, le=50, description="Papers in a digest.")
+    digest_top: int = Field(
+        default=10,
+        ge=1,
+        le=MAX_DIGEST_TOP,
+        description=f"Papers in a digest (1-{MAX_DIGEST_TOP}) when its subscription does "
+        "not say (/papers subscribe ... top N, or top in PAPERBOY_DIGESTS).",
+    )
     timezone: str = Field(default="UTC", description="Zone for 'today' and default digests.")
     digests: list[StaticDigest] = Field(
         default_factory=list,

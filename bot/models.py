@@ -131,6 +131,10 @@ class DigestFormat(StrEnum):
     FULL = "full"
 
 
+# Papers in one digest at most: a Slack thread of 25 full cards, 3 Discord messages.
+MAX_DIGEST_TOP = 25
+
+
 @dataclass(slots=True)
 class Subscription:
     """A channel's daily digest: when, how many, which papers."""

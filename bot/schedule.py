@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.models import DigestDays, DigestFormat, Subscription
+from bot.models import MAX_DIGEST_TOP, DigestDays, DigestFormat, Subscription
 from bot.options import TIME_OF_DAY, UsageError, normalize_quotes, parse_time, parse_zone
 from bot.query import QueryError, parse
 
-MAX_TOP = 25
+MAX_TOP = MAX_DIGEST_TOP
 
 SUBSCRIBE_USAGE = (
     "subscribe [at 09:00] [tz Europe/Berlin] [weekdays|daily] [top 10] [min-upvotes 5] "

@@ -95,3 +95,28 @@ def test_a_data_dir_that_cannot_be_created_names_the_setting_and_why(tmp_path):
     in_url = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{blocker}/x/p.db")
     with pytest.raises(ValueError, match="PAPERBOY_DATABASE_URL: the directory"):
         in_url.create_database_dir()
+
+
+def test_digest_sizes_have_the_subscribe_command_s_limit_and_default():
+    from bot.app import static_subscription
+    from bot.options import UsageError
+    from bot.schedule import MAX_TOP, parse_subscribe
+
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, digest_top=MAX_TOP + 1)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, digests=[{"platform": "slack", "channel": "C1", "top": 26}])
+    settings = Settings(
+        _env_file=None,
+        digest_top=7,
+        digests=[
+            {"platform": "slack", "channel": "C1"},
+            {"platform": "slack", "channel": "C2", "top": 3},
+        ],
+    )
+    tops = [static_subscription(d, settings.digest_top).top for d in settings.digests]
+    assert tops == [7, 3]
+    base = static_subscription(settings.digests[0], settings.digest_top)
+    assert parse_subscribe(f"top {MAX_TOP}", base).top == MAX_TOP
+    with pytest.raises(UsageError):
+        parse_subscribe(f"top {MAX_TOP + 1}", base)
