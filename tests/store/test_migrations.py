@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -246,3 +250,22 @@ async def test_day_floor_migrations_backfill_from_the_papers(database: Database)
     }
     found = await store.search(parse("sparse experts"), since=day.replace(hour=0))
     assert {p.id for p in found.papers} == {"2411.00002", "2411.00003"}
+
+
+def test_the_alembic_command_line_migrates_with_paperboy_s_own_drivers(tmp_path) -> None:
+    # For writing migrations: the CLI connects through aiosqlite/asyncpg, the drivers
+    # paperboy installs (it asked for psycopg before, which nothing installs).
+    path = tmp_path / "cli.db"
+    alembic = Path(sys.executable).parent / "alembic"
+    env = {**os.environ, "PAPERBOY_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    ini = str(MIGRATIONS_DIR / "alembic.ini")
+    result = subprocess.run(
+        [str(alembic), "-c", ini, "upgrade", "head"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    heads = subprocess.run(
+        [str(alembic), "-c", ini, "heads"], env=env, capture_output=True, text=True
+    ).stdout.split()[0]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(heads,)]
+        assert conn.execute("SELECT count(*) FROM papers").fetchone() == (0,)
