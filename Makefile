@@ -20,6 +20,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot adapters tests bench
 	$(BIN)/ruff format --check bot adapters tests bench
+	$(BIN)/mypy bot adapters
 
 format: $(STAMP)
 	$(BIN)/ruff format bot adapters tests bench

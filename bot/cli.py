@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -265,7 +266,7 @@ def import_(
                     with _progress() as progress:
                         task = progress.add_task(f"Importing {path.name}", total=len(papers))
                         result = await store.upsert(
-                            papers, progress=lambda done, task=task: progress.advance(task, done)
+                            papers, progress=functools.partial(progress.advance, task)
                         )
                     totals["inserted"] += result.inserted
                     totals["updated"] += result.updated

@@ -153,11 +153,13 @@ class Commands:
             'Queries: words (all must match) · "exact phrase" · mamba OR ssm · -exclude · '
             "author:name · title:word",
         ]
-        intro = f"Unknown command `{echo(unknown)}`.\n" if unknown else ""
-        # The space left out: /paperstoday, /papersearch (the s shared).
-        glued = [n for n in self.subcommands if unknown in (f"/papers{n}", f"/paper{n}")]
-        if glued:
-            intro = f"Unknown command `{echo(unknown)}`: did you mean `/papers {glued[0]}`?\n"
+        intro = ""
+        if unknown:
+            intro = f"Unknown command `{echo(unknown)}`.\n"
+            # The space left out: /paperstoday, /papersearch (the s shared).
+            glued = [n for n in self.subcommands if unknown in (f"/papers{n}", f"/paper{n}")]
+            if glued:
+                intro = f"Unknown command `{echo(unknown)}`: did you mean `/papers {glued[0]}`?\n"
         return Reply(
             title="paperboy — trending ML papers from Hugging Face",
             text=intro + "\n".join(lines),

@@ -363,7 +363,7 @@ class KeepAlivePool:
         self.timeout = timeout
         self.idle_timeout = idle_timeout
         self._slots = _Slots(max_connections)
-        self._heads: dict[tuple[str, ...], bytes] = {}
+        self._heads: dict[tuple[object, ...], bytes] = {}
         self._idle: deque[_Connection] = deque()
         self.connections_opened = 0
         self._closed = False
@@ -382,7 +382,7 @@ class KeepAlivePool:
 
     def encode(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         """The request's bytes (``path`` is relative to the base URL's path)."""
-        key = (method, path, *headers.items())
+        key: tuple[object, ...] = (method, path, *headers.items())
         head = self._heads.get(key)
         if head is None:  # a fan-out sends one head thousands of times: encode it once
             lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]

@@ -88,7 +88,7 @@ class Database:
             _configure_sqlite(engine)
         db = cls(engine)
         try:
-            if directory is not None:
+            if directory is not None and parsed.database:
                 # A file SQLite cannot open is found here, without aiosqlite: its worker
                 # thread outlives a failed open and reports to the event loop later,
                 # which a CLI that exits at once has already closed (a stray traceback).

@@ -35,6 +35,7 @@ class RawConnection:
     async def of(cls, conn: AsyncConnection) -> RawConnection:
         raw = await conn.get_raw_connection()
         driver, dialect = raw.driver_connection, conn.dialect.name
+        assert driver is not None  # a live connection (SQLAlchemy types it Optional)
         if dialect == "postgresql" and conn.in_transaction() and not driver.is_in_transaction():
             # SQLAlchemy's asyncpg adapter sends BEGIN with its own first statement. Ours
             # bypass it: without this they would each commit on their own, outside the

@@ -137,7 +137,7 @@ class PaperStore:
 
     async def _upsert(
         self,
-        first: list[object],
+        first: Sequence[object],
         rest: Iterable[object],
         now: datetime,
         progress: Callable[[int], object] | None = None,
@@ -159,7 +159,7 @@ class PaperStore:
 
     async def _upsert_batches(
         self,
-        first: list[object],
+        first: Sequence[object],
         rest: Iterable[object],
         now: datetime,
         shared: _SharedTransaction | None,
@@ -203,14 +203,14 @@ class PaperStore:
 
     @classmethod
     def _prepare_batch(
-        cls, items: list[object], now: datetime, sqlite: bool
+        cls, items: Sequence[object], now: datetime, sqlite: bool
     ) -> tuple[list[Paper], int, Prepared]:
         """``_prepare``, then (SQLite) the papers' index documents and encoded rows."""
         papers, skipped = cls._prepare(items, now)
         return papers, skipped, prepared_rows(papers, now) if sqlite else Prepared()
 
     @staticmethod
-    def _prepare(items: list[object], now: datetime) -> tuple[list[Paper], int]:
+    def _prepare(items: Sequence[object], now: datetime) -> tuple[list[Paper], int]:
         """Valid papers of ``items``, one per id (repeats merged in order), and how many
         were skipped as invalid."""
         unique: dict[str, Paper] = {}
