@@ -1,4 +1,5 @@
-"""The ``paperboy`` command line: run, fetch, import, search, digest, db."""
+"""The ``paperboy`` command line: run, fetch, import, search, digest, status, db, watch,
+discord."""
 
 from __future__ import annotations
 
