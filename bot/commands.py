@@ -256,6 +256,7 @@ class Commands:
             cards=tuple(Card.from_paper(p) for p in shown),
             footer=footer,
             buttons=tuple(buttons),
+            first_number=first,
         )
 
     def day_label(self, moment: datetime) -> str:

@@ -290,7 +290,8 @@ class Reply:
 
     ``title`` is a heading, ``text`` plain text (adapters escape it for their markup),
     ``cards`` one per paper. Adapters split a reply that exceeds their limits and never
-    drop a card.
+    drop a card. ``first_number``: the number of the first card where cards are numbered
+    (a later page goes on from the previous one).
     """
 
     text: str = ""
@@ -300,6 +301,7 @@ class Reply:
     ephemeral: bool = True
     kind: ReplyKind = ReplyKind.LOOKUP
     buttons: tuple[Button, ...] = ()
+    first_number: int = 1
     _hash: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
@@ -315,6 +317,7 @@ class Reply:
                     self.ephemeral,
                     self.kind,
                     self.buttons,
+                    self.first_number,
                 )
             )
             object.__setattr__(self, "_hash", value)

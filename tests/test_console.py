@@ -136,3 +136,19 @@ async def test_console_keeps_answering_when_hugging_face_is_down(tmp_path, fake_
 
 async def _no_sleep(_seconds: float) -> None:
     return None
+
+
+def test_numbered_cards_start_at_the_reply_s_first_number():
+    from rich.console import Console
+
+    from adapters.console.render import render_reply
+    from bot.models import Card, Reply
+
+    cards = tuple(
+        Card(paper_id=f"p{i}", title=f"Title {i}", url=f"https://x/{i}") for i in range(3)
+    )
+    screen = Console(file=io.StringIO(), width=80)
+    for renderable in render_reply(Reply(cards=cards, first_number=6, footer="Papers 6–8")):
+        screen.print(renderable)
+    numbers = [line.split(".")[0].strip() for line in screen.file.getvalue().splitlines()[::2]]
+    assert numbers[:3] == ["6", "7", "8"]

@@ -61,7 +61,7 @@ def render_reply(reply: Reply) -> list[RenderableType]:
     if reply.text:
         out.append(Text(reply.text, style="red" if reply.kind is ReplyKind.ERROR else ""))
     numbered = reply.kind is ReplyKind.DIGEST or len(reply.cards) > 1
-    for i, card in enumerate(reply.cards, start=1):
+    for i, card in enumerate(reply.cards, start=reply.first_number):
         out.append(render_card(card, i if numbered else None))
     if reply.footer:
         out.append(Text(reply.footer, style="dim"))

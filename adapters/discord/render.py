@@ -277,7 +277,7 @@ def render_reply(reply: Reply, *, in_channel: bool = False) -> list[DiscordMessa
     budget = SINGLE_CARD_SUMMARY_CHARS if len(reply.cards) == 1 else CARD_SUMMARY_CHARS
     embeds = [
         card_embed(card, number=index if numbered else None, summary_chars=budget)
-        for index, card in enumerate(reply.cards, start=1)
+        for index, card in enumerate(reply.cards, start=reply.first_number)
     ]
     batches = pack_embeds(embeds)
     card_ids = [card.paper_id for card in reply.cards]

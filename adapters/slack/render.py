@@ -430,14 +430,15 @@ def render_digest(reply: Reply, limits: AdapterLimits = SLACK_LIMITS) -> DigestP
         packer.add([header_block(reply.title)])
     for section in text_sections(reply.text):
         packer.add([section])
-    lines = "\n".join(compact_line(card, n) for n, card in enumerate(reply.cards, 1))
+    first = reply.first_number
+    lines = "\n".join(compact_line(card, n) for n, card in enumerate(reply.cards, first))
     for section in _line_sections(lines):
         packer.add([section])
     _add_tail(packer, reply)
     packer.add([{"type": "context", "elements": [mrkdwn("Full cards in the thread 🧵")]}])
     list_messages = packer.result()
     cards = _Packer(fallback_text(reply), max(1, limits.max_cards_per_message))
-    for number, card in enumerate(reply.cards, 1):
+    for number, card in enumerate(reply.cards, first):
         cards.add(card_blocks(card, limits, number=number), is_card=True)
     return DigestPlan(list_messages[0], tuple(list_messages[1:] + cards.result()))
 

@@ -60,6 +60,13 @@ async def test_today_ranks_by_upvotes_and_pages_with_more(bot):
     assert not any(b.label == "More" for b in second.buttons)
 
 
+async def test_a_later_page_numbers_its_cards_on_from_the_previous(bot):
+    first = await bot.exec("today")
+    second = await bot.press(first, "More")
+    assert (first.first_number, second.first_number) == (1, 6)
+    assert second.footer == "Papers 6–6"
+
+
 async def test_today_falls_back_to_the_latest_list(store, make_bot):
     await store.upsert(OLDER)
     reply = await make_bot().exec("today")
