@@ -37,5 +37,5 @@ def test_the_cached_hash_is_not_part_of_the_value() -> None:
         and repr(a)
         == repr(b)
         == "Reply(text='x', cards=(), title=None, footer=None, "
-        "ephemeral=True, kind=<ReplyKind.LOOKUP: 'lookup'>, buttons=())"
+        "ephemeral=True, kind=<ReplyKind.LOOKUP: 'lookup'>, buttons=(), first_number=1)"
     )
