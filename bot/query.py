@@ -141,6 +141,17 @@ def parse(source: str) -> Query:
         if token.text == "OR" and not token.quoted and token.field is None and not token.negated:
             join_next = bool(groups)
             continue
+        if not token.quoted and token.field is None and _FIELD_PREFIX.fullmatch(token.text):
+            field = _FIELD_ALIASES[token.text[:-1].lower()]
+            word, words = (
+                ("hinton", '"geoffrey hinton"')
+                if field is Field.AUTHOR
+                else ("diffusion", '"state space"')
+            )
+            raise QueryError(
+                f"`{token.text}` needs a word right after it, e.g. `{token.text}{word}` "
+                f"or `{token.text}{words}`."
+            )
         terms = tuple(analyze(token.text))
         if not terms:
             dropped.append(token.text)
@@ -159,7 +170,7 @@ def parse(source: str) -> Query:
         if excluded:
             raise QueryError("Add at least one word to look for: a query cannot only exclude.")
         if dropped:
-            shown = " ".join(dropped)[:60]
+            shown = (" ".join(d for d in dropped if d) or text)[:60]
             raise QueryError(
                 f"Nothing to look for in `{shown}`: "
                 "it has only very common words, or no letters or digits."

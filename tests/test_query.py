@@ -44,6 +44,9 @@ def test_hyphenated_word_becomes_a_phrase_and_duplicates_collapse():
         ("🙂 !!", "no letters or digits"),
         ("x" * (MAX_QUERY_CHARS + 1), "too long"),
         (" ".join(f"w{i}" for i in range(20)), "at most"),
+        ("title:", "`title:` needs a word right after it, e.g. `title:diffusion`"),
+        ("diffusion author: Smith", "`author:` needs a word right after it, e.g. `author:hin"),
+        ('"', 'Nothing to look for in `"`'),
     ],
 )
 def test_unusable_queries_get_one_clear_sentence(text, message):
