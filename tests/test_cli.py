@@ -253,7 +253,7 @@ async def test_fetch_stops_at_the_first_day_hugging_face_cannot_be_reached(tmp_p
     assert result.returncode == 1
     assert asked == [days[0].isoformat()] + [days[1].isoformat()] * 4  # never day 3
     shown = flat(result.stderr)
-    assert f"{days[0]}: Hugging Face answered a JSON dict" in shown  # skipped, went on
+    assert f"{days[0]}: Hugging Face answered a JSON object" in shown  # skipped, went on
     assert (
         f"{days[1]}: Hugging Face is unreachable (the connection was dropped after 4 attempts); "
         "stopped after fetching 0 of 3 days."

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 from bot.models import Author, Paper, normalize_paper_id, utcnow
 from bot.ports import SourceError
 from bot.sources.http import DEFAULT_USER_AGENT, JsonHttpClient, RetryPolicy, dedupe
+from bot.sources.saved import json_kind
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,9 @@ def _validation_summary(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "item"
     more = exc.error_count() - 1
-    return f"{where}: {first['msg']}" + (f" (+{more} more)" if more else "")
+    # pydantic names its model ("instance of HFDailyItem"); the reader wrote JSON.
+    message = "should be a JSON object" if first["type"] == "model_type" else first["msg"]
+    return f"{where}: {message}" + (f" (+{more} more)" if more else "")
 
 
 def parse_daily_items(raw: object) -> tuple[list[Paper], list[str]]:
@@ -166,7 +169,7 @@ def parse_daily_items(raw: object) -> tuple[list[Paper], list[str]]:
     """
     if not isinstance(raw, list):
         raise SourceError(
-            f"Hugging Face answered a JSON {type(raw).__name__} where a list of papers was expected"
+            f"Hugging Face answered a JSON {json_kind(raw)} where a list of papers was expected"
         )
     papers: list[Paper] = []
     skipped: list[str] = []

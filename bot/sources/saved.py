@@ -9,9 +9,12 @@ from typing import Any
 SAVED_ANSWERS = "a saved /api/daily_papers or /api/papers/search answer"
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """What JSON calls the type of a parsed value: object, array, string, ..."""
     if isinstance(value, dict):
         return "object"
+    if isinstance(value, list):
+        return "array"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -42,6 +45,6 @@ def read_saved_items(path: Path) -> list[Any]:
         raise ValueError(f"{path} is not JSON ({reason})")
     if not isinstance(raw, list):
         raise ValueError(
-            f"{path} holds a JSON {_json_kind(raw)}; expected an array of papers ({SAVED_ANSWERS})"
+            f"{path} holds a JSON {json_kind(raw)}; expected an array of papers ({SAVED_ANSWERS})"
         )
     return raw

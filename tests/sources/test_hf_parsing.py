@@ -107,6 +107,9 @@ def test_items_that_are_not_objects_are_skipped(junk: object) -> None:
     papers, skipped = parse_daily_items([junk, _good()])
     assert [p.id for p in papers] == ["2401.00001"]
     assert len(skipped) == 1 and skipped[0].startswith("item 0")
+    assert "instance of" not in skipped[0]  # pydantic's words for its model, not JSON's
+    if not isinstance(junk, dict):
+        assert skipped[0] == "item 0: item: should be a JSON object"
 
 
 def test_missing_paper_title_falls_back_to_the_item_title() -> None:
@@ -155,8 +158,10 @@ def test_organization_falls_back_to_its_name() -> None:
 
 @pytest.mark.parametrize("raw", [None, {}, {"error": "Invalid date"}, "[]", 3, True])
 def test_a_body_that_is_not_a_list_raises_source_error(raw: object) -> None:
-    with pytest.raises(SourceError, match="list"):
+    with pytest.raises(SourceError, match="list") as raised:
         parse_daily_items(raw)
+    kind = {type(None): "null", dict: "object", str: "string", int: "number", bool: "boolean"}
+    assert f"answered a JSON {kind[type(raw)]} " in str(raised.value)
 
 
 def test_the_whole_seed_corpus_parses() -> None:
