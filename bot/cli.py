@@ -209,7 +209,7 @@ def fetch(
                         result = await store.upsert(papers)
                         fetched += 1
                         err.print(
-                            f"{one}: {len(papers)} papers "
+                            f"{one}: {len(papers)} paper{'' if len(papers) == 1 else 's'} "
                             f"({result.inserted} new, {result.updated} updated)"
                         )
                     progress.advance(task)

@@ -271,7 +271,7 @@ async def test_fetch_says_once_that_hugging_face_fails_and_how_many_days_it_fetc
     assert result.returncode == 1
     assert asked == [days[0].isoformat()] + [days[1].isoformat()] * 4  # not 4 for each day
     shown = flat(result.stderr)
-    assert f"{days[0]}: 1 papers (1 new, 0 updated)" in shown
+    assert f"{days[0]}: 1 paper (1 new, 0 updated)" in shown
     assert (
         f"{days[1]}: Hugging Face answered HTTP 503 after 4 attempts (/api/daily_papers); "
         "stopped after fetching 1 of 7 days."
