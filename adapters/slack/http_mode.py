@@ -6,7 +6,9 @@ the two kinds of request paperboy answers with an empty ack anyway (``/papers`` 
 commands and ``block_actions`` button presses), this route checks the signature itself
 with slack_sdk's ``SignatureVerifier`` (the verifier bolt uses), answers 200 at once, and
 hands the request to bolt right after; bolt verifies it again and runs the listener,
-whose own (empty) ack is then discarded.
+whose own (empty) ack is then discarded. The hand-over is signed anew when it starts: a
+request that waited its turn longer than the 5 minutes bolt allows a signature would
+otherwise be refused after its ack, and the user would never get an answer.
 
 Everything else, and every request whose signature does not check out, goes through
 bolt's ``AsyncSlackRequestHandler`` unchanged: bolt itself answers 401 to forged, stale or
@@ -77,10 +79,16 @@ def events_route(
     verifier = SignatureVerifier(signing_secret)
 
     async def dispatch_later(body: bytes, request: Request) -> None:
+        text = body.decode("utf-8")
+        # Verified on arrival; signed again now, for bolt's check of the timestamp.
+        timestamp = str(int(verifier.clock.now()))
+        headers = {k: v for k, v in request.headers.items() if not k.startswith("x-slack-")}
+        headers["x-slack-request-timestamp"] = timestamp
+        headers["x-slack-signature"] = verifier.generate_signature(timestamp=timestamp, body=text)
         bolt_request = AsyncBoltRequest(
-            body=body.decode("utf-8"),
+            body=text,
             query=request.query_params,  # type: ignore[arg-type]
-            headers=request.headers,  # type: ignore[arg-type]
+            headers=headers,  # type: ignore[arg-type]
         )
         response = await app.async_dispatch(bolt_request)
         if response.status != 200:

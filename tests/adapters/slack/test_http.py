@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from slack_sdk.signature import Clock
 
 from adapters.slack import SlackAdapter
 from adapters.slack.adapter import ERROR_TEXT
-from adapters.slack.http_mode import acks_empty
+from adapters.slack.http_mode import acks_empty, events_route
 from bot.models import CommandRequest, Destination, Reply
 from bot.web import WebServer, create_app
 from tests.adapters.slack.blockkit import assert_valid_message, card_links
@@ -232,3 +233,27 @@ async def test_the_ack_does_not_wait_for_the_answer(fake_slack) -> None:
         await fake_slack.wait_for_responses("r6", 1)
     await adapter.close()
     assert [r.args for r in seen] == ["slow"]
+
+
+async def test_a_command_acked_early_is_answered_even_after_waiting_5_minutes(
+    fake_slack, handler, monkeypatch
+) -> None:
+    # Slack signatures are good for 5 minutes, and bolt checks again when the command
+    # finally runs: one that waited longer for a free slot must still be answered.
+    adapter = SlackAdapter(
+        bot_token="xoxb-test", signing_secret=SECRET, mode="http", api_url=fake_slack.api_url
+    )
+    await adapter.start(handler)
+    later: list = []  # dispatches held back, as behind a queue of slow commands
+    route = events_route(adapter.app, SECRET, ready=lambda: True, spawn=later.append)
+    transport = httpx.ASGITransport(app=create_app([route]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await send_command(client, "search late", fake_slack.response_url("r9"))
+    assert response.status_code == 200 and len(later) == 1  # acked, not yet dispatched
+
+    arrived = time.time()
+    monkeypatch.setattr(Clock, "now", lambda self: arrived + 400)  # 6 min 40 s later
+    await later[0]
+    await fake_slack.wait_for_responses("r9", 1)
+    await adapter.close()
+    assert [r.args for r in handler.requests] == ["late"]
