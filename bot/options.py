@@ -75,7 +75,7 @@ _EXAMPLES = {
     "page": "--page 2",
     "limit": "--limit 5",
 }
-_DURATION = re.compile(r"^(\d{1,4})\s*([hdwmy])$", re.IGNORECASE)
+_DURATION = re.compile(r"^(\d{1,12})\s*([hdwmy])$", re.IGNORECASE)
 _UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "m": 30, "y": 365}
 _INTEGER = re.compile(r"[+-]?\d+(?:_\d+)*")  # what int() reads, digits aside
 
@@ -103,11 +103,10 @@ def parse_since(value: str, *, now: datetime) -> datetime:
     )
     duration = _DURATION.match(text)
     if duration:
-        amount, unit = int(duration.group(1)), duration.group(2).lower()
-        age = timedelta(days=amount * _UNIT_DAYS[unit])
-        if age > now - EARLIEST_SINCE:
+        days = int(duration.group(1)) * _UNIT_DAYS[duration.group(2).lower()]
+        if days > (now - EARLIEST_SINCE).days:  # before timedelta(), which overflows
             raise too_far_back
-        return now - age
+        return now - timedelta(days=days)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -254,6 +254,8 @@ def test_shorten_never_exceeds_its_limit(text: str, limit: int, ellipsis: str) -
     ("option", "expected"),
     [
         ("--since 2100y", "--since '2100y' is too far back: use a date from 1900-01-01 on"),
+        ("--since 99999d", "--since '99999d' is too far back"),
+        ("--since 999999999999y", "--since '999999999999y' is too far back"),
         ("--since 0001-01-01", "--since '0001-01-01' is too far back"),
         ("--since 0001-01-01T00:00+05:00", "--since '0001-01-01T00:00+05:00' is too far"),
         ("--since 9999-12-31T23:59-05:00", "--since '9999-12-31T23:59-05:00' is in the"),
