@@ -417,8 +417,9 @@ def _run_digests_now(settings: Settings, channel: str | None) -> None:
                     "or list digests in PAPERBOY_DIGESTS."
                 )
                 return 1
-            for adapter in bot.adapters:
-                await adapter.start(bot.commands.handle)
+            # The adapters only post here: started, they would also take commands (a
+            # second Socket Mode connection or Discord gateway session beside the bot's,
+            # the console's prompt) for as long as this runs.
             if await bot.scheduler.leader.try_acquire():  # no bot runs on this database
                 await bot.recover_abandoned_posts()
             moment = utcnow()

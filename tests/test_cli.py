@@ -399,3 +399,29 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path, url, says
     shown = flat(result.stderr)
     assert shown.startswith("Cannot connect to the database ") and says in shown
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_digest_now_posts_the_subscribed_digests_and_takes_no_commands(tmp_path):
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    items = [
+        make_item(f"2611.0000{i}", f"Fresh paper {i}", day=yesterday, upvotes=9 - i)
+        for i in range(3)
+    ]
+    saved = tmp_path / "yesterday.json"
+    saved.write_text(json.dumps(items))
+    digests = json.dumps([{"platform": "console", "channel": "console", "top": 2, "days": "daily"}])
+    paperboy(tmp_path, "import", str(saved))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "digest", "--now"],
+        env=_env(tmp_path, {"PAPERBOY_DIGESTS": digests}),
+        input="/papers help\n",  # not read: the bot's adapters take commands, this posts
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = flat(result.stdout)
+    assert "Fresh paper 0" in shown and "Fresh paper 1" in shown and "Fresh paper 2" not in shown
+    assert "Type /papers help" not in shown and "this help" not in shown
+    assert "Posted 1," in result.stderr
