@@ -226,6 +226,8 @@ class Settings(BaseSettings):
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             setting = "PAPERBOY_DATABASE_URL" if self.database_url else "PAPERBOY_DATA_DIR"
+            if directory.is_file():
+                raise ValueError(f"{setting}: {directory} is a file, not a directory.") from None
             reason = exc.strerror or str(exc)
             raise ValueError(
                 f"{setting}: the directory {directory} cannot be created ({reason})."

@@ -84,6 +84,14 @@ def test_the_data_dir_is_created_for_the_database(tmp_path):
     assert (tmp_path / "a" / "b").is_dir()
 
 
+def test_a_data_dir_that_is_a_file_is_called_one(tmp_path):
+    afile = tmp_path / "paperboy-data"
+    afile.write_text("")
+    settings = Settings(_env_file=None, data_dir=afile, database_url=None)
+    with pytest.raises(ValueError, match=r"^PAPERBOY_DATA_DIR: .* is a file, not a directory\.$"):
+        settings.create_database_dir()
+
+
 def test_a_data_dir_that_cannot_be_created_names_the_setting_and_why(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
