@@ -1,8 +1,9 @@
 """APScheduler 3.x wiring: polls, one cron job per subscription, catch-up, leadership.
 
 The database is the source of truth: jobs live in APScheduler's in-memory store and are
-rebuilt from the subscriptions table whenever they change. Only the replica holding the
-leader lock polls and plans digests; every replica relays.
+rebuilt from the subscriptions table whenever they change, on the leader at each
+leadership check too (a follower may have taken the ``/papers subscribe``). Only the
+replica holding the leader lock polls and plans digests; every replica relays.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Scheduler:
         self._watch_task: asyncio.Task[None] | None = None
         self._poll_task: asyncio.Task[Any] | None = None
         self._lock = asyncio.Lock()
+        self._jobs: dict[str, tuple[object, ...]] = {}  # job id -> what its trigger is made of
+        self._caught_up = False
 
     @property
     def is_leader(self) -> bool:
@@ -80,6 +83,8 @@ class Scheduler:
                     await self._step_down()
                 elif not self.leader.held:
                     await self._try_lead()
+                else:
+                    await self._keep_up()
             except Exception:
                 log.exception("leadership check failed")
 
@@ -87,15 +92,24 @@ class Scheduler:
         if not await self.leader.try_acquire():
             return
         log.info("this replica leads: it polls and schedules digests")
-        if self.poll_loop is not None:
+        if self.poll_loop is not None and (self._poll_task is None or self._poll_task.done()):
             self._poll_task = asyncio.create_task(self.poll_loop(), name="poller")
+        self._caught_up = False
+        await self._keep_up()
+
+    async def _keep_up(self) -> None:
+        """On the leader: jobs for subscriptions changed on any replica, and the catch-up
+        once per leadership (retried at the next check if it failed)."""
         await self.sync()
-        await self.catch_up()
+        if not self._caught_up:
+            await self.catch_up()
+            self._caught_up = True
 
     async def _step_down(self) -> None:
         log.warning("lost leadership: no longer polling or scheduling")
         for job in self.aps.get_jobs():
             job.remove()
+        self._jobs.clear()
         if self._poll_task is not None:
             self._poll_task.cancel()
             self._poll_task = None
@@ -110,7 +124,11 @@ class Scheduler:
             for job in self.aps.get_jobs():
                 if job.id.startswith("digest:") and job.id not in wanted:
                     job.remove()
+                    self._jobs.pop(job.id, None)
             for job_id, sub in wanted.items():
+                made_of = (sub.at, sub.timezone, sub.days)
+                if self._jobs.get(job_id) == made_of and self.aps.get_job(job_id) is not None:
+                    continue  # unchanged: keep its next run time
                 self.aps.add_job(
                     self._digest_job,
                     trigger_for(sub),
@@ -119,6 +137,7 @@ class Scheduler:
                     name=f"digest to {sub.destination.key}",
                     replace_existing=True,
                 )
+                self._jobs[job_id] = made_of
 
     async def _digest_job(self, sub_id: int) -> None:
         try:

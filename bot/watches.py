@@ -190,16 +190,19 @@ class AlertPlanner:
         self.window = window
         self.clock = clock
         self.matcher = WatchMatcher()
-        self._stale = True
+        self._loaded: tuple[int, int] | None = None  # WatchStore.version of the matcher
 
     def invalidate(self) -> None:
         """The watch list changed: reload it before the next run."""
-        self._stale = True
+        self._loaded = None
 
     async def run(self) -> list[PlannedPost]:
-        if self._stale:
+        # Any replica may add or remove watches: reload when the list is not the one
+        # loaded (one cheap aggregate per run instead of the whole list).
+        version = await self.watches.version()
+        if version != self._loaded:
             self.matcher.replace(await self.watches.all())
-            self._stale = False
+            self._loaded = version
         if not len(self.matcher):
             return []
         now = self.clock()

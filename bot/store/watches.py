@@ -57,6 +57,15 @@ class WatchStore:
         async with self.db.read() as conn:
             return [_watch(r) for r in await conn.execute(_JOINED.order_by(watches.c.id))]
 
+    async def version(self) -> tuple[int, int]:
+        """Changes whenever a watch is added or removed, by any replica: watches are only
+        ever inserted (with a new, larger id) or deleted, never edited."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(func.count(), func.coalesce(func.sum(watches.c.id), 0)))
+            ).one()
+        return int(row[0]), int(row[1])
+
     async def visible_to(self, owner: str, channel: Destination) -> list[Watch]:
         """The user's own watches (any destination in the workspace) and the channel's."""
         async with self.db.read() as conn:

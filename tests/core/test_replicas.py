@@ -1,6 +1,7 @@
 """Scale-out on PostgreSQL: several replicas share one database."""
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,3 +87,44 @@ async def test_two_replicas_post_each_digest_exactly_once(replicas):
     for channel in CHANNELS:
         sent = adapter.papers_to(channel)
         assert len(sent) == 5 and len(set(sent)) == 5, channel
+
+
+async def test_the_leader_follows_subscriptions_changed_on_a_follower(replicas):
+    (a, b), _ = replicas
+    await asyncio.gather(a.scheduler.start(), b.scheduler.start())
+    leader, follower = (a, b) if a.scheduler.is_leader else (b, a)
+    dest = Destination("console", "W", "C1")
+    sub = await follower.subs.save(Subscription(destination=dest, at="09:30"))
+    await follower.scheduler.sync()  # what /papers subscribe runs there: not the leader
+    assert leader.scheduler.next_run(sub) is None
+
+    await leader.scheduler._keep_up()  # the leader's next leadership check
+    first = leader.scheduler.next_run(sub)
+    assert first is not None and (first.hour, first.minute) == (9, 30)
+    await follower.subs.save(replace(sub, at="10:45"))
+    await leader.scheduler._keep_up()
+    moved = leader.scheduler.next_run(sub)
+    assert moved is not None and (moved.hour, moved.minute) == (10, 45)
+    await follower.subs.delete(dest)
+    await leader.scheduler._keep_up()
+    assert leader.scheduler.next_run(sub) is None
+
+
+async def test_a_leader_whose_first_sync_failed_syncs_at_the_next_check(replicas):
+    (a, _), _ = replicas
+    sub = await a.subs.save(Subscription(destination=Destination("console", "W", "C2")))
+    real, calls = a.subs.all, []
+
+    async def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise ConnectionError("the database blinked")
+        return await real(**kwargs)
+
+    a.subs.all = flaky  # type: ignore[method-assign]
+    a.scheduler.aps.start()
+    with pytest.raises(ConnectionError):  # as _watch_leadership meets it, and logs it
+        await a.scheduler._try_lead()
+    assert a.scheduler.is_leader and a.scheduler.next_run(sub) is None
+    await a.scheduler._keep_up()
+    assert a.scheduler.next_run(sub) is not None and a.scheduler._caught_up

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from bot.delivery import Relay
-from bot.models import Destination, PostResult, PostStatus, ReplyKind
+from bot.models import Destination, PostResult, PostStatus, ReplyKind, Watch
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.watches import WatchStore
@@ -102,6 +102,25 @@ async def test_each_paper_alerted_once_per_destination_through_restarts(store, a
     await alerts.relay.drain()
     sent = alerts.adapter.papers_to("U1")
     assert sorted(sent) == ["2611.31001", "2611.31002"]
+
+
+async def test_watches_added_or_removed_on_another_replica_are_followed(store, alerts, clock):
+    # A follower handles the command and invalidates only its own planner; the leader's
+    # planner, which runs the alerts, must notice the change in the database.
+    await alerts.cycle([paper("2611.32000", "Old News")])  # the planner ran: no watches
+    elsewhere = await make_watch_elsewhere(store, clock, "diffusion")
+    await alerts.cycle([paper("2611.32001", "Diffusion Everywhere")])
+    assert alerts.adapter.papers_to("U1") == ["2611.32001"]
+
+    assert await WatchStore(store.db, clock=clock).delete(elsewhere.id)
+    await alerts.cycle([paper("2611.32002", "More Diffusion")])
+    assert alerts.adapter.papers_to("U1") == ["2611.32001"]  # no alert after the unwatch
+
+
+async def make_watch_elsewhere(store, clock, query):
+    return await WatchStore(store.db, clock=clock).add(
+        Watch(owner="U1", destination=DM, query=query)
+    )
 
 
 async def test_alerts_for_a_channel_need_manage_permission(store, alerts):
