@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -100,22 +102,16 @@ class SubscriptionStore:
             "paused_reason": None,
             "paused_at": None,
         }
+        upsert_into = postgresql_insert if self.db.dialect == "postgresql" else sqlite_insert
         async with self.db.write() as conn:
             dest_id = await destination_id(conn, sub.destination)
-            changed = await conn.execute(
-                update(subscriptions)
-                .where(subscriptions.c.destination_id == dest_id)
-                .values(**values)
+            # One statement: two replicas (or two commands) saving the same channel at
+            # once must not both find no row and both insert one.
+            await conn.execute(
+                upsert_into(subscriptions)
+                .values(destination_id=dest_id, created_by=sub.created_by, created_at=now, **values)
+                .on_conflict_do_update(index_elements=["destination_id"], set_=values)
             )
-            if changed.rowcount == 0:
-                await conn.execute(
-                    insert(subscriptions).values(
-                        destination_id=dest_id,
-                        created_by=sub.created_by,
-                        created_at=now,
-                        **values,
-                    )
-                )
         saved = await self.get(sub.destination)
         assert saved is not None
         return saved

@@ -128,3 +128,19 @@ async def test_a_leader_whose_first_sync_failed_syncs_at_the_next_check(replicas
     assert a.scheduler.is_leader and a.scheduler.next_run(sub) is None
     await a.scheduler._keep_up()
     assert a.scheduler.next_run(sub) is not None and a.scheduler._caught_up
+
+
+async def test_replicas_saving_one_channel_at_once_never_collide(replicas):
+    # Two /papers subscribe (or two replicas' PAPERBOY_DIGESTS) for one channel at once.
+    (a, b), _ = replicas
+    dest = Destination("console", "W", "C3")
+    for attempt in range(10):
+        results = await asyncio.gather(
+            a.subs.save(Subscription(destination=dest, at="08:00")),
+            b.subs.save(Subscription(destination=dest, at="08:30")),
+            return_exceptions=True,
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == [], attempt
+        saved = await a.subs.get(dest)
+        assert saved is not None and saved.at in ("08:00", "08:30")
+        assert await a.subs.delete(dest)  # the destination row stays: the racy case
