@@ -1,13 +1,18 @@
 """Which replica runs the scheduler.
 
 PostgreSQL: ``pg_try_advisory_lock`` held on a dedicated connection; it is released on
-shutdown, or by the server when that connection dies. SQLite means one process, but a
-second one started by mistake must not schedule too: an exclusive ``flock`` on a file
-beside the database plays the same role.
+shutdown, or by the server when that connection dies. A leader whose host vanishes
+without closing the connection (power cut, network partition) is noticed by TCP
+keepalives that the lock's session asks the server for, so the lock is freed within
+about 15 s instead of the server's default two hours; on its side, a leader whose check
+of the connection gets no answer within :data:`CHECK_TIMEOUT` steps down. SQLite means
+one process, but a second one started by mistake must not schedule too: an exclusive
+``flock`` on a file beside the database plays the same role.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -24,6 +29,15 @@ from bot.store import Database
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x7061706572626F79 & 0x7FFF_FFFF_FFFF_FFFF  # "paperboy"
+CHECK_TIMEOUT = 5.0  # seconds the lock's connection has to answer a check
+# The lock session's TCP keepalives (server side): first probe after 5 s idle, then every
+# 2 s, dead after 3 unanswered; and unacknowledged data for 10 s means dead too.
+KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
 
 
 class LeaderLock:
@@ -55,6 +69,7 @@ class LeaderLock:
                 raise
             if ok:
                 self._conn = conn
+                await self._ask_for_keepalives(conn)
             else:
                 await conn.close()
             self.held = ok
@@ -73,16 +88,33 @@ class LeaderLock:
         self.held = True
         return True
 
+    @staticmethod
+    async def _ask_for_keepalives(conn: AsyncConnection) -> None:
+        for name, value in KEEPALIVES.items():
+            try:
+                await conn.execute(
+                    text("SELECT set_config(:n, :v, false)"), {"n": name, "v": value}
+                )
+                await conn.commit()
+            except Exception as exc:  # an older server without the setting: keep the rest
+                await conn.rollback()
+                log.info("the leader lock's connection cannot set %s: %s", name, exc)
+
     async def still_held(self) -> bool:
-        """False when the lock was lost (the PostgreSQL connection died)."""
+        """False when the lock was lost (the PostgreSQL connection died or stopped
+        answering: then this replica lets go of it)."""
         if not self.held:
             return False
         if self._conn is not None:
             try:
-                await self._conn.execute(text("SELECT 1"))
-                await self._conn.commit()
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    await self._conn.execute(text("SELECT 1"))
+                    await self._conn.commit()
             except Exception as exc:
-                log.warning("lost the leader lock's connection: %s", exc)
+                reason = (
+                    f"no answer in {CHECK_TIMEOUT:g} s" if isinstance(exc, TimeoutError) else exc
+                )
+                log.warning("lost the leader lock's connection: %s", reason)
                 await self._drop()
                 return False
         return True
@@ -91,8 +123,10 @@ class LeaderLock:
         self.held = False
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            # A connection that stopped answering may not answer a goodbye either.
             with contextlib.suppress(Exception):
-                await conn.close()
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    await conn.invalidate()
 
     async def release(self) -> None:
         if self._conn is not None:

@@ -5,7 +5,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
+import bot.leader as leader_module
 from bot.delivery import Relay
 from bot.digest import DigestPlanner
 from bot.leader import LeaderLock
@@ -144,3 +146,39 @@ async def test_replicas_saving_one_channel_at_once_never_collide(replicas):
         saved = await a.subs.get(dest)
         assert saved is not None and saved.at in ("08:00", "08:30")
         assert await a.subs.delete(dest)  # the destination row stays: the racy case
+
+
+async def test_the_lock_session_asks_for_keepalives_so_a_vanished_leader_frees_it(replicas):
+    (a, _), _ = replicas
+    assert await a.scheduler.leader.try_acquire()
+    conn = a.scheduler.leader._conn
+    assert conn is not None
+    shown = {
+        name: (await conn.execute(text(f"SHOW {name}"))).scalar_one()
+        for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")
+    }
+    assert shown == {
+        "tcp_keepalives_idle": "5",
+        "tcp_keepalives_interval": "2",
+        "tcp_keepalives_count": "3",
+    }
+
+
+async def test_a_leader_whose_lock_connection_stops_answering_steps_down(replicas, monkeypatch):
+    (a, b), _ = replicas
+    lock = a.scheduler.leader
+    assert await lock.try_acquire()
+    monkeypatch.setattr(leader_module, "CHECK_TIMEOUT", 0.2)
+    real = lock._conn
+    assert real is not None
+
+    class Silent:  # a partitioned network: requests go out, nothing comes back
+        async def execute(self, *args, **kwargs):
+            await asyncio.Event().wait()
+
+        async def invalidate(self):
+            await real.invalidate()  # what the server does, once keepalives give up
+
+    lock._conn = Silent()  # type: ignore[assignment]
+    assert await lock.still_held() is False and not lock.held
+    assert await b.scheduler.leader.try_acquire()  # the lock is free for another replica
