@@ -21,7 +21,7 @@ import random
 import socket
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -97,8 +97,10 @@ class Relay:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         watches: WatchStore | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.metrics = metrics
+        self._sleep = sleep
         self.watches = watches
         self.outbox = outbox
         self.papers = papers
@@ -148,6 +150,8 @@ class Relay:
         """Deliver claimed posts (already counted in ``_in_flight``) and record them."""
         stats = RelayStats(claimed=len(claimed))
         pending = len(claimed)
+        unfinished = {post.id for post in claimed}
+        keeper = asyncio.ensure_future(self._keep_claims(unfinished))
         try:
             # A digest fans out the same papers to many channels: load them once per batch.
             wanted = list(dict.fromkeys(i for post in claimed for i in post.paper_ids))
@@ -162,6 +166,7 @@ class Relay:
                 finally:
                     pending -= 1
                     self._in_flight -= 1
+                    unfinished.discard(post.id)
                 stats.outcomes.append(outcome)
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
 
@@ -178,8 +183,22 @@ class Relay:
                 raise
             await asyncio.gather(*tasks)
         finally:
+            keeper.cancel()
             self._in_flight -= pending  # posts never started (the batch failed early)
         return stats
+
+    async def _keep_claims(self, unfinished: set[int]) -> None:
+        """Renew the claims of a batch's unfinished posts every third of the lease: a post
+        can take longer than the lease (a long thread paced at one message a second, a
+        Retry-After, a wait for a free slot), and another replica must not claim it again
+        while it is still being posted."""
+        every = self.lease.total_seconds() / 3
+        while True:
+            await self._sleep(every)
+            try:
+                await self.outbox.renew(sorted(unfinished), self.worker)
+            except Exception as exc:  # the next renewal may get through; the lease is long
+                log.warning("could not renew %d claims: %s", len(unfinished), exc)
 
     async def drain(self, *, limit: int = 500) -> RelayStats:
         """Run until nothing is due right now (used by ``paperboy digest --now`` and tests)."""

@@ -409,6 +409,23 @@ class Outbox:
         so a later digest (after the channel is fixed) may carry them."""
         return await self._finish(post_id, worker, release_papers=True, status=FAILED, error=error)
 
+    async def renew(self, post_ids: Sequence[int], worker: str) -> int:
+        """Extend ``worker``'s claims on ``post_ids`` (those it still holds) to now: a post
+        still being posted when its lease would run out is not claimed again."""
+        if not post_ids:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id.in_(post_ids),
+                    posts.c.claimed_by == worker,
+                    posts.c.status == SENDING,
+                )
+                .values(claimed_at=self.clock())
+            )
+        return result.rowcount
+
     async def release_worker(self, worker: str) -> int:
         """On shutdown: hand back claims this worker never started (reconciled later)."""
         async with self.db.write() as conn:

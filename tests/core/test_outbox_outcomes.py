@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.delivery import Relay
 from bot.digest import DigestPlanner
 from bot.models import Destination, Subscription
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
 from tests.core.test_digests import MONDAY_9, Clock, weekend_papers
+from tests.fakes.chat import RecordingAdapter
 
 
 async def planned(store, count: int) -> tuple[Outbox, SubscriptionStore, Clock]:
@@ -78,3 +80,40 @@ async def test_a_group_of_failures_all_leave_the_ledger(store):
     assert await outbox.counts() == {"failed": 5}
     for post in claimed:
         assert await outbox.delivered(post.destination, "digest") == []
+
+
+async def test_a_post_that_outlasts_its_lease_is_not_claimed_again(store):
+    outbox, subs, clock = await planned(store, 1)
+    started, finish, ticks, renewed = (asyncio.Event(), asyncio.Event(), asyncio.Queue(),
+                                       asyncio.Event())  # fmt: skip
+    sleeps = 0
+
+    class SlowChannel(RecordingAdapter):  # a long thread, paced at a message a second
+        async def post(self, dest, reply, *, key):
+            started.set()
+            await finish.wait()
+            return await super().post(dest, reply, key=key)
+
+    async def renewal_timer(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 2:  # the first renewal is written: the keeper waits again
+            renewed.set()
+        await ticks.get()
+
+    adapter = SlowChannel("console")
+    relay = Relay(
+        outbox, store, subs, {"console": adapter}, clock=clock, lease=timedelta(minutes=2),
+        sleep=renewal_timer,
+    )  # fmt: skip
+    delivering = asyncio.create_task(relay.run_once())
+    await started.wait()
+    clock.now += timedelta(seconds=100)
+    ticks.put_nowait(None)
+    await renewed.wait()
+    clock.now += timedelta(seconds=100)  # 200 s after the claim, 100 s after its renewal
+    assert await outbox.claim(worker="another replica", lease=timedelta(minutes=2)) == []
+    finish.set()
+    stats = await delivering
+    assert stats.sent == 1 and len(adapter.posts) == 1
+    assert await outbox.counts() == {"sent": 1}
