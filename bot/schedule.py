@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -93,10 +93,22 @@ def trigger_for(sub: Subscription) -> CronTrigger:
 
 
 def next_slot(sub: Subscription, after: datetime) -> datetime:
-    """The first digest time strictly after ``after``."""
-    fire = trigger_for(sub).get_next_fire_time(None, after + timedelta(microseconds=1))
-    assert fire is not None  # a cron trigger without end date always fires again
-    return fire
+    """The first digest time strictly after ``after``.
+
+    When the clocks go back, the hour that repeats holds the digest time twice (02:30
+    CEST, then 02:30 CET): the second is not a slot of its own, the day has one digest.
+    """
+    trigger = trigger_for(sub)
+    # Arithmetic in UTC: on a datetime in the zone, + 1 µs would drop ``fold`` and
+    # land on the first of two equal wall times again (and a caller looping would spin).
+    start = after.astimezone(UTC)
+    local = after.astimezone(trigger.timezone).replace(tzinfo=None)
+    while True:
+        fire = trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
+        assert fire is not None  # a cron trigger without end date always fires again
+        if fire.replace(tzinfo=None) != local:
+            return fire
+        start = fire.astimezone(UTC)
 
 
 def latest_slot(sub: Subscription, now: datetime, *, grace: timedelta) -> datetime | None:

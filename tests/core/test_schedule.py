@@ -97,3 +97,22 @@ def test_describe_reads_back_the_settings():
     s = parse_subscribe("at 08:15 tz Asia/Tokyo top 3 topic robotics", BASE)
     text = describe(s)
     assert "08:15 Asia/Tokyo on weekdays" in text and "top 3" in text and "robotics" in text
+
+
+@pytest.mark.parametrize(
+    ("zone", "at", "now", "first"),
+    [
+        # Europe falls back on Sunday 25 October 2026: 02:30 comes at 00:30Z, then 01:30Z.
+        ("Europe/Berlin", "02:30", _utc(2026, 10, 25, 1, 31), _utc(2026, 10, 25, 0, 30)),
+        # The US on Sunday 1 November 2026: 01:30 comes at 05:30Z, then 06:30Z.
+        ("America/New_York", "01:30", _utc(2026, 11, 1, 7), _utc(2026, 11, 1, 5, 30)),
+    ],
+)
+def test_the_repeated_hour_of_a_fall_back_holds_one_slot(zone, at, now, first):
+    sub = Subscription(destination=BASE.destination, timezone=zone, at=at, days=DigestDays.DAILY)
+    slot = latest_slot(sub, now, grace=timedelta(hours=6))  # returns (it used to spin)
+    # In UTC: Python never calls a time of the repeated hour equal to one in another zone.
+    assert slot is not None and slot.astimezone(UTC) == first
+    following = next_slot(sub, first)
+    assert following - first > timedelta(hours=23)  # the next day's, not the repeat
+    assert following.astimezone(following.tzinfo).strftime("%H:%M") == at
