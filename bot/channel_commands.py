@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.models import CommandRequest, Destination, Reply, ReplyKind, Subscription, Watch
-from bot.options import UsageError
+from bot.options import UsageError, normalize_quotes
 from bot.query import parse
 from bot.schedule import describe, next_slot, parse_subscribe
 
@@ -96,15 +96,21 @@ def _watch_destination(request: CommandRequest) -> Destination:
     return Destination(dest.platform, dest.workspace, request.user, is_dm=True)
 
 
-def _where(watch: Watch) -> str:
-    return "your DMs" if watch.destination.is_dm else "this channel"
+def _where(watch: Watch, here: Destination | None = None) -> str:
+    """Where ``watch`` alerts, said from channel ``here`` (None: where it was made)."""
+    if watch.destination.is_dm:
+        return "your DMs"
+    if here is None or watch.destination == here:
+        return "this channel"
+    return f"channel {watch.destination.channel}"
 
 
 async def watch(core: Commands, request: CommandRequest) -> Reply:
     assert core.watches is not None
     words = request.args.split()
     here = bool(words) and words[-1].lower() == "here"
-    text = " ".join(words[:-1] if here else words)
+    # “Smart” quotes as search reads them: a watch matches exactly what a search would.
+    text = normalize_quotes(" ".join(words[:-1] if here else words))
     query = parse(text)
     if here and not request.destination.is_dm:
         if not request.can_manage_channel:
@@ -182,7 +188,7 @@ async def watches(core: Commands, request: CommandRequest) -> Reply:
     lines = []
     for watch in found:
         mine = " (yours)" if watch.owner == request.user and not watch.destination.is_dm else ""
-        line = f"#{watch.id} `{watch.query}` → {_where(watch)}{mine}"
+        line = f"#{watch.id} `{watch.query}` → {_where(watch, request.destination)}{mine}"
         if watch.paused_reason:
             line += (
                 f"\n    Paused: {watch.paused_reason}. "
@@ -203,7 +209,8 @@ async def unwatch(core: Commands, request: CommandRequest) -> Reply:
     if number.isdigit():
         target = next((w for w in found if w.id == int(number)), None)
     else:
-        target = next((w for w in found if w.query == " ".join(wanted.split())), None)
+        typed = normalize_quotes(" ".join(wanted.split()))
+        target = next((w for w in found if w.query == typed), None)
     if target is None:
         return Reply(
             text=f"No watch {wanted!r} here. /papers watches lists them.", kind=ReplyKind.ERROR

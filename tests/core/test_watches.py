@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from bot.delivery import Relay
-from bot.models import Destination, PostResult, PostStatus, ReplyKind, Watch
+from bot.models import CommandRequest, Destination, PostResult, PostStatus, ReplyKind, Watch
 from bot.store.outbox import Outbox
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.watches import WatchStore
@@ -229,3 +229,29 @@ async def test_the_same_watch_twice_is_one_watch(store, alerts):
     again = await bot.exec("watch  mamba")
     assert again.text.startswith("`mamba` (#1) is already watched")
     assert len(await alerts.watches.all()) == 1
+
+
+async def test_a_watch_with_smart_quotes_matches_what_a_search_would(store, alerts):
+    bot = alerts.bot()
+    reply = await bot.exec("watch “state space”")
+    assert '`"state space"`' in reply.text
+    await alerts.cycle(
+        [
+            paper("2611.33001", "Space robotics: the state of the art"),
+            paper("2611.33002", "State Space Models at Scale"),
+        ]
+    )
+    assert alerts.adapter.papers_to("U1") == ["2611.33002"]
+    searched = await bot.exec("search “state space”")
+    assert [c.paper_id for c in searched.cards] == ["2611.33002"]
+    assert "Stopped watching" in (await bot.exec("unwatch “state space”")).text
+
+
+async def test_watches_listed_in_another_channel_name_their_channel(store, alerts):
+    bot = alerts.bot()
+    await bot.exec("watch robotics here")  # in CHANNEL
+    elsewhere = Destination(CHANNEL.platform, CHANNEL.workspace, "C-ELSEWHERE")
+    request = CommandRequest.from_text("watches", user="U1", destination=elsewhere)
+    listed = await bot.commands.handle(request)
+    assert f"`robotics` → channel {CHANNEL.channel} (yours)" in listed.text
+    assert "this channel" in (await bot.exec("watches")).text
