@@ -12,7 +12,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -192,6 +192,9 @@ class Outbox:
         not had as a digest. Returns ``None`` when this slot already ran (another replica,
         a restart) or when there is nothing to post.
         """
+        # In UTC: SQLite's DateTime keeps the wall time and drops the zone, so a slot in
+        # the subscription's zone read back as that wall time in UTC.
+        slot = slot.astimezone(UTC)
         now = self.clock()
         async with self.db.write() as conn:
             try:

@@ -12,6 +12,7 @@ from bot.leader import LeaderLock
 from bot.models import (
     Card,
     Destination,
+    DigestDays,
     DigestFormat,
     PostResult,
     PostStatus,
@@ -549,3 +550,14 @@ async def test_a_reply_that_cannot_be_hashed_is_posted_as_it_is(digests):
     reply = Reply(text="cards in a list", cards=[Card("2611.10001", "t", "u")])  # type: ignore[arg-type]
     assert digests.relay._intern(reply) is reply
     assert digests.relay._intern(Reply(text="x")) is digests.relay._intern(Reply(text="x"))
+
+
+async def test_a_slot_in_the_subscription_s_zone_is_stored_as_that_instant(store, digests):
+    # Berlin 09:00 on Monday 23 Nov is 08:00 UTC; SQLite once kept the wall time as UTC.
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe(timezone="Europe/Berlin", days=DigestDays.DAILY)
+    slot = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    planned = await digests.planner.plan(sub, slot)
+    assert planned is not None and planned.key.endswith(":20261123T080000Z")
+    stored = await digests.subs.get(sub.destination)
+    assert stored is not None and stored.last_slot == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
