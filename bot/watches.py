@@ -167,10 +167,18 @@ class WatchMatcher:
         return out
 
 
+def _listed_since(paper: Paper, moment: datetime) -> bool:
+    """Whether ``paper`` was listed (else published) at or after ``moment`` (or is undated)."""
+    listed = paper.submitted_at or paper.published_at
+    return listed is None or listed >= moment
+
+
 class AlertPlanner:
     """After each poll: match recent papers against every watch, plan one alert per watch.
 
-    A paper counts for a watch when it was first seen after the watch was created; the
+    A paper counts for a watch when it was first seen after the watch was created and is
+    itself recent (listed or published within ``window`` and a day): an old paper stored
+    only now (a search's remote fallback, ``/papers paper``, a backfill) is not news. The
     outbox ledger drops papers the destination was already alerted to, so a paper reaches
     a destination once however many of its watches match and however often this runs.
     """
@@ -210,6 +218,8 @@ class AlertPlanner:
         paused = await self.watches.paused_ids()  # read each time: any replica may pause
         planned = []
         cycle = now.strftime("%Y%m%dT%H%M%S")
+        oldest_news = now - self.window - timedelta(days=1)
+        recent = [p for p in recent if _listed_since(p, oldest_news)]
         for found in self.matcher.match(recent):
             watch = found.watch
             if watch.id in paused:

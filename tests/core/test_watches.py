@@ -255,3 +255,15 @@ async def test_watches_listed_in_another_channel_name_their_channel(store, alert
     listed = await bot.commands.handle(request)
     assert f"`robotics` → channel {CHANNEL.channel} (yours)" in listed.text
     assert "this channel" in (await bot.exec("watches")).text
+
+
+async def test_an_old_paper_stored_only_now_is_not_news(store, alerts):
+    # e.g. found by a search's remote fallback, /papers paper, or a backfill
+    await alerts.bot().exec("watch mamba")
+    await alerts.cycle(
+        [
+            paper("2611.34001", "Mamba: the original", age_days=730),
+            paper("2611.34002", "Mamba returns", age_days=1),
+        ]
+    )
+    assert alerts.adapter.papers_to("U1") == ["2611.34002"]
