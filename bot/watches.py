@@ -220,6 +220,7 @@ class AlertPlanner:
         cycle = now.strftime("%Y%m%dT%H%M%S")
         oldest_news = now - self.window - timedelta(days=1)
         recent = [p for p in recent if _listed_since(p, oldest_news)]
+        alerted = await self.outbox.alerted([p.id for p in recent])
         for found in self.matcher.match(recent):
             watch = found.watch
             if watch.id in paused:
@@ -227,12 +228,15 @@ class AlertPlanner:
             fresh = [
                 p
                 for p in found.papers
-                if watch.created_at is None
-                or p.first_seen_at is None
-                or p.first_seen_at > watch.created_at
+                if (
+                    watch.created_at is None
+                    or p.first_seen_at is None
+                    or p.first_seen_at > watch.created_at
+                )
+                and (watch.destination, p.id) not in alerted
             ]
             if not fresh:
-                continue
+                continue  # (plan_alert checks the ledger again, in its transaction)
             ranked = sorted(fresh, key=lambda p: (-(p.upvotes or 0), p.id))
             post = await self.outbox.plan_alert(
                 key=f"alert:{watch.id}:{cycle}",

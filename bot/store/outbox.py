@@ -227,6 +227,30 @@ class Outbox:
             post_id = await self._insert_post(conn, key, dest_id, "digest", picked, heading, now)
             return PlannedPost(post_id, key, picked)
 
+    async def alerted(self, paper_ids: Sequence[str]) -> set[tuple[Destination, str]]:
+        """(destination, paper id) for each of ``paper_ids`` already alerted somewhere: one
+        read, so a poll need not open a write transaction per watch to learn that its
+        matches were all sent before."""
+        if not paper_ids:
+            return set()
+        query = (
+            select(
+                destinations.c.platform,
+                destinations.c.workspace,
+                destinations.c.channel,
+                destinations.c.is_dm,
+                deliveries.c.paper_id,
+            )
+            .join(destinations, destinations.c.id == deliveries.c.destination_id)
+            .where(deliveries.c.kind == "alert", deliveries.c.paper_id.in_(list(paper_ids)))
+        )
+        async with self.db.read() as conn:
+            rows = await conn.execute(query)
+            return {
+                (Destination(platform, workspace, channel, bool(is_dm)), paper_id)
+                for platform, workspace, channel, is_dm, paper_id in rows
+            }
+
     async def plan_alert(
         self,
         *,

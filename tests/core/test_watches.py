@@ -267,3 +267,23 @@ async def test_an_old_paper_stored_only_now_is_not_news(store, alerts):
         ]
     )
     assert alerts.adapter.papers_to("U1") == ["2611.34002"]
+
+
+async def test_a_poll_with_nothing_new_plans_without_a_write_per_watch(store, alerts):
+    bot = alerts.bot()
+    for query in ("diffusion", "video", "robots"):
+        await bot.exec(f"watch {query}")
+    await alerts.cycle([paper("2611.35001", "Video Diffusion Robots")])
+    assert alerts.adapter.papers_to("U1") == ["2611.35001"]
+    calls = []
+    real = alerts.outbox.plan_alert
+
+    async def counting(**kwargs):
+        calls.append(kwargs["key"])
+        return await real(**kwargs)
+
+    alerts.outbox.plan_alert = counting  # type: ignore[method-assign]
+    await alerts.cycle([])  # the same paper still in the window, already alerted
+    assert calls == []
+    await alerts.cycle([paper("2611.35002", "More Robots")])
+    assert len(calls) == 1 and alerts.adapter.papers_to("U1") == ["2611.35001", "2611.35002"]
