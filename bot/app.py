@@ -300,7 +300,8 @@ class Paperboy:
         as a poll interval that failed, so only a leader that stopped polling is unready."""
         if not self.scheduler.is_leader:
             return utcnow()
-        return self.poller.last_success or self._started_at
+        since = [t for t in (self.poller.last_success, self.scheduler.led_since) if t is not None]
+        return max(since, default=self._started_at)  # a poll of an earlier leadership is old
 
     async def _refresh_metrics(self, metrics: Metrics) -> None:
         metrics.set_leader(self.scheduler.is_leader)

@@ -65,6 +65,7 @@ class Scheduler:
         self._lock = asyncio.Lock()
         self._jobs: dict[str, tuple[object, ...]] = {}  # job id -> what its trigger is made of
         self._caught_up = False
+        self.led_since: datetime | None = None  # when this replica's leadership began
 
     @property
     def is_leader(self) -> bool:
@@ -92,6 +93,7 @@ class Scheduler:
         if not await self.leader.try_acquire():
             return
         log.info("this replica leads: it polls and schedules digests")
+        self.led_since = self.clock()
         if self.poll_loop is not None and (self._poll_task is None or self._poll_task.done()):
             self._poll_task = asyncio.create_task(self.poll_loop(), name="poller")
         self._caught_up = False
@@ -107,6 +109,7 @@ class Scheduler:
 
     async def _step_down(self) -> None:
         log.warning("lost leadership: no longer polling or scheduling")
+        self.led_since = None
         for job in self.aps.get_jobs():
             job.remove()
         self._jobs.clear()

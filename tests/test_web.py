@@ -213,3 +213,21 @@ async def test_readyz_reports_disconnected_adapters_by_name() -> None:
     assert response.json()["checks"]["adapters"]["error"] == "not connected: discord"
     discord.connected = lambda: True
     assert (await get(app, "/readyz")).status_code == 200
+
+
+def test_a_replica_that_just_became_leader_gets_a_poll_interval_of_grace() -> None:
+    from types import SimpleNamespace
+
+    from bot.app import Paperboy
+
+    became = NOW - timedelta(seconds=5)
+    replica = SimpleNamespace(
+        scheduler=SimpleNamespace(is_leader=True, led_since=became),
+        poller=SimpleNamespace(last_success=None),
+        _started_at=NOW - timedelta(hours=1),  # up as a follower for an hour
+    )
+    assert Paperboy._poll_reference(replica) == became  # type: ignore[arg-type]
+    replica.poller.last_success = NOW - timedelta(hours=3)  # polled in an earlier leadership
+    assert Paperboy._poll_reference(replica) == became  # type: ignore[arg-type]
+    replica.poller.last_success = NOW - timedelta(seconds=1)
+    assert Paperboy._poll_reference(replica) == NOW - timedelta(seconds=1)  # type: ignore[arg-type]
