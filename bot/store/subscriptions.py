@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Destination, DigestDays, DigestFormat, Subscription, utcnow
 from bot.store.database import Database
-from bot.store.delivery_schema import destinations, subscriptions
+from bot.store.delivery_schema import deliveries, destinations, posts, subscriptions
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -143,11 +143,28 @@ class SubscriptionStore:
             return [_subscription(r) for r in await conn.execute(query)]
 
     async def delete(self, dest: Destination) -> bool:
+        """Remove ``dest``'s subscription, and its digests still waiting to be posted
+        (a retry after a rate limit, say): they fail as "unsubscribed", and their papers
+        leave the ledger. A digest being posted right now still finishes."""
         sub = await self.get(dest)
         if sub is None:
             return False
         async with self.db.write() as conn:
             await conn.execute(delete(subscriptions).where(subscriptions.c.id == sub.id))
+            dest_id = await destination_id(conn, dest)
+            waiting = select(posts.c.id).where(
+                posts.c.destination_id == dest_id,
+                posts.c.kind == "digest",
+                posts.c.status.in_(("pending", "unknown")),  # bot.store.outbox's statuses
+            )
+            ids = [row[0] for row in await conn.execute(waiting)]
+            if ids:
+                await conn.execute(delete(deliveries).where(deliveries.c.post_id.in_(ids)))
+                await conn.execute(
+                    update(posts)
+                    .where(posts.c.id.in_(ids))
+                    .values(status="failed", error="unsubscribed before it was posted")
+                )
         return True
 
     async def pause(self, dest: Destination, reason: str) -> bool:

@@ -561,3 +561,17 @@ async def test_a_slot_in_the_subscription_s_zone_is_stored_as_that_instant(store
     assert planned is not None and planned.key.endswith(":20261123T080000Z")
     stored = await digests.subs.get(sub.destination)
     assert stored is not None and stored.last_slot == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+async def test_unsubscribing_drops_a_digest_still_waiting_to_be_posted(store, digests, clock):
+    await store.upsert(weekend_papers())
+    sub = await digests.subscribe()
+    assert await digests.planner.plan(sub, MONDAY_9) is not None
+    digests.adapter.fail_next(PostResult(PostStatus.RETRY, error="ratelimited", retry_after=60))
+    assert (await digests.relay.drain()).retried == 1
+    assert await digests.subs.delete(sub.destination)
+    clock.now += timedelta(minutes=5)
+    stats = await digests.relay.drain()
+    assert stats.claimed == 0 and digests.adapter.posts == []
+    assert await digests.outbox.counts() == {"failed": 1}
+    assert await digests.outbox.delivered(sub.destination, "digest") == []
