@@ -217,7 +217,9 @@ class AlertPlanner:
         recent = await self.papers.seen_since(now - self.window)
         paused = await self.watches.paused_ids()  # read each time: any replica may pause
         planned = []
-        cycle = now.strftime("%Y%m%dT%H%M%S")
+        # To the microsecond: two runs within a second (the Hugging Face and arXiv polls
+        # finishing together) would otherwise share keys, and the second plan nothing.
+        cycle = now.strftime("%Y%m%dT%H%M%S%f")
         oldest_news = now - self.window - timedelta(days=1)
         recent = [p for p in recent if _listed_since(p, oldest_news)]
         alerted = await self.outbox.alerted([p.id for p in recent])
