@@ -154,6 +154,7 @@ class Subscription:
     paused_reason: str | None = None
     origin: str = "command"  # "command" (/papers subscribe) or "config" (PAPERBOY_DIGESTS)
     last_slot: datetime | None = None  # when the previous digest was scheduled
+    created_at: datetime | None = None  # when the channel subscribed (stored: set by the store)
 
 
 @dataclass(slots=True)

@@ -175,6 +175,8 @@ class Scheduler:
             slot = latest_slot(sub, now, grace=self.grace)
             if slot is None or (sub.last_slot is not None and sub.last_slot >= slot):
                 continue
+            if sub.created_at is not None and slot < sub.created_at:
+                continue  # missed before the channel subscribed: its first digest is next
             assert sub.id is not None
             log.info("catching up the %s digest to %s", slot.isoformat(), sub.destination.key)
             result = await self.run_digest(sub.id, slot)

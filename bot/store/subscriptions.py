@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,18 +76,20 @@ def _subscription(row: Any) -> Subscription:
         paused_reason=m["paused_reason"],
         origin=m["origin"],
         last_slot=aware(m["last_slot"]),
+        created_at=aware(m[subscriptions.c.created_at]),
     )
 
 
 class SubscriptionStore:
     """Reads and writes subscriptions; one per destination."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.clock = clock
 
     async def save(self, sub: Subscription) -> Subscription:
         """Create or replace the subscription of ``sub.destination`` (un-pausing it)."""
-        now = utcnow()
+        now = self.clock()
         values = {
             "at": sub.at,
             "timezone": sub.timezone,

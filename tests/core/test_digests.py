@@ -49,7 +49,7 @@ async def digests(store, clock):
 
     class Pipeline:
         def __init__(self) -> None:
-            self.subs = SubscriptionStore(store.db)
+            self.subs = SubscriptionStore(store.db, clock=clock)
             self.outbox = Outbox(store.db, clock=clock)
             self.adapter = RecordingAdapter("console")
             self.planner = DigestPlanner(store, self.outbox, clock=clock)
@@ -241,7 +241,9 @@ async def test_a_claim_abandoned_by_a_dead_worker_is_reconciled(store, digests):
 
 async def test_catch_up_runs_a_missed_digest_once(store, digests, clock):
     await store.upsert(weekend_papers())
-    sub = await digests.subscribe(top=2)
+    restart, clock.now = clock.now, MONDAY_9 - timedelta(days=1)
+    sub = await digests.subscribe(top=2)  # on Sunday
+    clock.now = restart
     first = digests.scheduler()
     planned = await first.catch_up()  # restarted at 09:05: the 09:00 digest still runs
     assert [p.paper_ids for p in planned] == [["2611.10002", "2611.10003"]]
@@ -575,3 +577,11 @@ async def test_unsubscribing_drops_a_digest_still_waiting_to_be_posted(store, di
     assert stats.claimed == 0 and digests.adapter.posts == []
     assert await digests.outbox.counts() == {"failed": 1}
     assert await digests.outbox.delivered(sub.destination, "digest") == []
+
+
+async def test_catch_up_skips_a_slot_from_before_the_channel_subscribed(store, digests, clock):
+    await store.upsert(weekend_papers())
+    clock.now = MONDAY_9 + timedelta(minutes=90)  # 10:30: "next digest: tomorrow 09:00"
+    await digests.subscribe(at="09:00")
+    clock.now = MONDAY_9 + timedelta(hours=2)  # a restart at 11:00, within the grace
+    assert await digests.scheduler().catch_up() == []

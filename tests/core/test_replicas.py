@@ -29,7 +29,7 @@ class Replica:
         clock = lambda: now  # noqa: E731
         self.db = db
         self.store = PaperStore(db)
-        self.subs = SubscriptionStore(db)
+        self.subs = SubscriptionStore(db, clock=clock)
         self.outbox = Outbox(db, clock=clock)
         self.relay = Relay(self.outbox, self.store, self.subs, {"console": adapter}, clock=clock)
         self.scheduler = Scheduler(
@@ -78,8 +78,9 @@ async def test_two_replicas_post_each_digest_exactly_once(replicas):
     await a.store.upsert(
         [paper(f"2611.2{i:04d}", f"Paper {i}", upvotes=i, age_days=-1.5) for i in range(8)]
     )
-    for channel in CHANNELS:
-        await a.subs.save(Subscription(destination=Destination("console", "W", channel), top=5))
+    sunday = SubscriptionStore(a.db, clock=lambda: MONDAY_9 - timedelta(days=1))
+    for channel in CHANNELS:  # subscribed the day before
+        await sunday.save(Subscription(destination=Destination("console", "W", channel), top=5))
     # Both replicas try every slot at once (as after a failover race), then both relay.
     results = await asyncio.gather(a.scheduler.catch_up(), b.scheduler.catch_up())
     assert sum(len(r) for r in results) == len(CHANNELS)

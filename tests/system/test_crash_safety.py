@@ -63,7 +63,7 @@ async def _prepare(data_dir: Path) -> dict[Destination, list[str]]:
     await db.upgrade()
     papers = _papers(now)
     await PaperStore(db).upsert(papers)
-    subs = SubscriptionStore(db)
+    subs = SubscriptionStore(db, clock=lambda: now - timedelta(days=1))  # subscribed yesterday
     expected = {}
     destinations = [Destination("slack", "T1", c) for c in SLACK_CHANNELS] + [
         Destination("discord", GUILD, c) for c in DISCORD_CHANNELS
