@@ -305,14 +305,14 @@ def search(
     """
     from bot.app import open_store
     from bot.models import utcnow
-    from bot.options import MAX_MIN_UPVOTES, UsageError, parse_positive_int, parse_since
+    from bot.options import MAX_MIN_UPVOTES, UsageError, check_range, parse_since
     from bot.query import QueryError, parse
 
     settings = _settings()
     try:
-        parse_positive_int("limit", str(limit), minimum=1, maximum=MAX_SEARCH_LIMIT)
+        check_range("limit", limit, minimum=1, maximum=MAX_SEARCH_LIMIT)
         if min_upvotes is not None:
-            parse_positive_int("min-upvotes", str(min_upvotes), maximum=MAX_MIN_UPVOTES)
+            check_range("min-upvotes", min_upvotes, maximum=MAX_MIN_UPVOTES)
         parsed = parse(query)
         since_at = parse_since(since, now=utcnow()) if since else None
     except (QueryError, UsageError) as exc:

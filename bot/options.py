@@ -126,17 +126,21 @@ def parse_since(value: str, *, now: datetime) -> datetime:
     return min(parsed, now)
 
 
+def check_range(name: str, number: int, *, maximum: int, minimum: int = 0) -> int:
+    """``number`` if it lies in ``[minimum, maximum]``, else a :class:`UsageError`."""
+    if number < minimum or number > maximum:
+        raise UsageError(f"--{name} must be between {minimum} and {maximum}.")
+    return number
+
+
 def parse_positive_int(name: str, value: str, *, maximum: int, minimum: int = 0) -> int:
-    out_of_range = UsageError(f"--{name} must be between {minimum} and {maximum}.")
     try:
         number = int(value)
     except ValueError:
-        if _INTEGER.fullmatch(value.strip()):
-            raise out_of_range from None  # too many digits for int() (over 4300)
+        if _INTEGER.fullmatch(value.strip()):  # too many digits for int() (over 4300)
+            raise UsageError(f"--{name} must be between {minimum} and {maximum}.") from None
         raise UsageError(f"--{name} takes a whole number, not {_shown(value)}.") from None
-    if number < minimum or number > maximum:
-        raise out_of_range
-    return number
+    return check_range(name, number, minimum=minimum, maximum=maximum)
 
 
 TIME_OF_DAY = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$", re.IGNORECASE)

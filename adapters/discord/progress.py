@@ -43,6 +43,3 @@ class PartialPosts:
         self._posts[key] = (tuple(sent), tuple(planned))
         while len(self._posts) > self.limit:
             self._posts.popitem(last=False)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._posts

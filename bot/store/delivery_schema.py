@@ -83,6 +83,7 @@ digest_runs = Table(
 # One row per message to post (a digest, an alert). States:
 # pending -> sending -> sent | failed | unknown; unknown and expired sending are
 # reconciled with the platform before any retry.
+PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
 posts = Table(
     "posts",
     metadata,

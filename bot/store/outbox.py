@@ -21,12 +21,21 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.models import Destination, utcnow
 from bot.store.database import Database
-from bot.store.delivery_schema import deliveries, destinations, digest_runs, posts, subscriptions
+from bot.store.delivery_schema import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    deliveries,
+    destinations,
+    digest_runs,
+    posts,
+    subscriptions,
+)
 from bot.store.driver import RawConnection
 from bot.store.records import sqlite_datetime
 from bot.store.subscriptions import aware, destination_id
-
-PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Destination, DigestDays, DigestFormat, Subscription, utcnow
 from bot.store.database import Database
-from bot.store.delivery_schema import deliveries, destinations, posts, subscriptions
+from bot.store.delivery_schema import (
+    FAILED,
+    PENDING,
+    UNKNOWN,
+    deliveries,
+    destinations,
+    posts,
+    subscriptions,
+)
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -158,7 +166,7 @@ class SubscriptionStore:
             waiting = select(posts.c.id).where(
                 posts.c.destination_id == dest_id,
                 posts.c.kind == "digest",
-                posts.c.status.in_(("pending", "unknown")),  # bot.store.outbox's statuses
+                posts.c.status.in_((PENDING, UNKNOWN)),
             )
             ids = [row[0] for row in await conn.execute(waiting)]
             if ids:
@@ -166,7 +174,7 @@ class SubscriptionStore:
                 await conn.execute(
                     update(posts)
                     .where(posts.c.id.in_(ids))
-                    .values(status="failed", error="unsubscribed before it was posted")
+                    .values(status=FAILED, error="unsubscribed before it was posted")
                 )
         return True
 
