@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install run test lint format bench docs clean
 
-$(STAMP): pyproject.toml bot/_fastterms.c bot/_sqlitebatch.c
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -36,4 +36,4 @@ docs: $(STAMP)
 	$(BIN)/python -m bot.config_doc sync
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache bot/*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -14,7 +14,10 @@ import logging
 import signal
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from bot.commands import Commands
 from bot.config import Settings, StaticDigest
@@ -26,6 +29,7 @@ from bot.models import Destination, DigestDays, DigestFormat, Subscription, utcn
 from bot.poller import Poller, PollResult
 from bot.ports import ChatAdapter
 from bot.scheduler import Scheduler
+from bot.search import SearchEngine
 from bot.sources.arxiv import ArxivSource, unknown_categories
 from bot.sources.huggingface import HuggingFaceSource
 from bot.store import Database, PaperStore
@@ -98,6 +102,23 @@ async def open_store(settings: Settings) -> tuple[Database, PaperStore]:
     return db, PaperStore(db)
 
 
+def search_directory(settings: Settings) -> Path | None:
+    """Where the search indexes live: ``search/`` in the data directory (None, in memory,
+    for an in-memory SQLite database, which no other process can share either)."""
+    url = make_url(settings.effective_database_url)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or "memory" in database
+    ):
+        return None
+    return settings.data_dir / "search"
+
+
+async def open_search(settings: Settings, store: PaperStore) -> SearchEngine:
+    """The search engine over ``store``, its indexes opened (not yet caught up)."""
+    return await SearchEngine(store, search_directory(settings)).open()
+
+
 def build_source(settings: Settings) -> HuggingFaceSource:
     return HuggingFaceSource(
         settings.hf_api_url, token=settings.hf_token, timeout=settings.http_timeout
@@ -165,6 +186,7 @@ class Paperboy:
     async def __aenter__(self) -> Paperboy:
         settings = self.settings
         self.db, self.store = await open_store(settings)
+        self.search = await open_search(settings, self.store)
         self.subscriptions = SubscriptionStore(self.db)
         self.outbox = Outbox(self.db)
         self.source = self._given_source or build_source(settings)
@@ -202,6 +224,7 @@ class Paperboy:
         )
         self.commands = Commands(
             self.store,
+            self.search,
             lookup=self.source,
             remote_search=settings.remote_search,
             remote_budget=settings.remote_search_budget,
@@ -238,6 +261,7 @@ class Paperboy:
             finished = getattr(adapter, "finished", None)
             if isinstance(finished, asyncio.Event):  # the console ends on `quit` / Ctrl-D
                 self._tasks.append(asyncio.create_task(self._stop_when(finished)))
+        self._tasks.append(asyncio.create_task(self.search.follow(), name="search-index"))
         await self.start_web_server()
         await self.show_console_digest(initial=True)
         await self.scheduler.start()
@@ -389,4 +413,6 @@ class Paperboy:
         await self.source.close()
         if self.arxiv is not None:
             await self.arxiv.close()
+        with contextlib.suppress(Exception):
+            await self.search.close()
         await self.db.close()

@@ -139,7 +139,7 @@ async def watch(core: Commands, request: CommandRequest) -> Reply:
             kind=ReplyKind.ERROR,
         )
     since = core.clock() - timedelta(days=WATCH_WINDOW_DAYS)
-    matched = await core.store.count_matching(query, since=since)
+    matched = await core.search.count_matching(query, since=since)
     total = await core.store.count_since(since)
     watch = await core.watches.add(Watch(request.user, destination, query.source))
     if core.on_watches_changed is not None:

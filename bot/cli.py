@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.cli_index import index_app
 from bot.models import MAX_DIGEST_TOP
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 watch_app = typer.Typer(help="Keyword watches.", no_args_is_help=True)
 app.add_typer(watch_app, name="watch")
+app.add_typer(index_app, name="index")
 
 err = Console(stderr=True)
 out = Console()
@@ -165,6 +167,7 @@ def fetch(
     malformed data is skipped.
     """
     from bot.app import build_source, open_store
+    from bot.cli_index import open_indexed
     from bot.ports import SourceError
     from bot.sources.http import RateLimited, SourceUnavailable
 
@@ -213,6 +216,7 @@ def fetch(
                             f"({result.inserted} new, {result.updated} updated)"
                         )
                     progress.advance(task)
+            await (await open_indexed(settings, store)).close()
         finally:
             await source.close()
             await db.close()
@@ -235,6 +239,7 @@ def import_(
 ) -> None:
     """Import saved Hugging Face JSON (daily papers or search results). Idempotent."""
     from bot.app import open_store
+    from bot.cli_index import open_indexed
     from bot.sources.huggingface import parse_daily_items
     from bot.sources.saved import read_saved_items
 
@@ -245,37 +250,36 @@ def import_(
         totals = {"inserted": 0, "updated": 0, "unchanged": 0, "skipped": 0}
         bad_files = 0
         try:
-            # One bulk import for all files: the search index merges once, at the end.
-            async with store.bulk():
-                for path in files:
-                    try:
-                        papers, errors = parse_daily_items(read_saved_items(path))
-                    except OSError as exc:
-                        err.print(f"[red]{escape(f'{path}: {exc.strerror or exc}')}[/]")
-                        bad_files += 1
-                        continue
-                    except ValueError as exc:
-                        err.print(f"[red]{escape(str(exc))}[/]")
-                        bad_files += 1
-                        continue
-                    for line in errors[:10]:
-                        err.print(f"[yellow]{escape(f'{path}: skipped {line}')}[/]")
-                    if len(errors) > 10:
-                        more = f"{path}: … and {len(errors) - 10} more skipped"
-                        err.print(f"[yellow]{escape(more)}[/]")
-                    totals["skipped"] += len(errors)
-                    with _progress() as progress:
-                        task = progress.add_task(f"Importing {path.name}", total=len(papers))
-                        result = await store.upsert(
-                            papers, progress=functools.partial(progress.advance, task)
-                        )
-                    totals["inserted"] += result.inserted
-                    totals["updated"] += result.updated
-                    totals["skipped"] += result.skipped
-                    # Stored already, exactly as given: counted in none of them.
-                    totals["unchanged"] += (
-                        len(papers) - result.skipped - result.inserted - result.updated
+            for path in files:
+                try:
+                    papers, errors = parse_daily_items(read_saved_items(path))
+                except OSError as exc:
+                    err.print(f"[red]{escape(f'{path}: {exc.strerror or exc}')}[/]")
+                    bad_files += 1
+                    continue
+                except ValueError as exc:
+                    err.print(f"[red]{escape(str(exc))}[/]")
+                    bad_files += 1
+                    continue
+                for line in errors[:10]:
+                    err.print(f"[yellow]{escape(f'{path}: skipped {line}')}[/]")
+                if len(errors) > 10:
+                    more = f"{path}: … and {len(errors) - 10} more skipped"
+                    err.print(f"[yellow]{escape(more)}[/]")
+                totals["skipped"] += len(errors)
+                with _progress() as progress:
+                    task = progress.add_task(f"Importing {path.name}", total=len(papers))
+                    result = await store.upsert(
+                        papers, progress=functools.partial(progress.advance, task)
                     )
+                totals["inserted"] += result.inserted
+                totals["updated"] += result.updated
+                totals["skipped"] += result.skipped
+                # Stored already, exactly as given: counted in none of them.
+                totals["unchanged"] += (
+                    len(papers) - result.skipped - result.inserted - result.updated
+                )
+            await (await open_indexed(settings, store)).close()
         finally:
             await db.close()
         err.print(
@@ -304,6 +308,7 @@ def search(
     paperboy search -- '-survey transformer'
     """
     from bot.app import open_store
+    from bot.cli_index import open_indexed
     from bot.models import utcnow
     from bot.options import MAX_MIN_UPVOTES, UsageError, check_range, parse_since
     from bot.query import QueryError, parse
@@ -325,7 +330,13 @@ def search(
     async def main() -> Any:
         db, store = await open_store(settings)
         try:
-            return await store.search(parsed, limit=limit, since=since_at, min_upvotes=min_upvotes)
+            engine = await open_indexed(settings, store)
+            try:
+                return await engine.search(
+                    parsed, limit=limit, since=since_at, min_upvotes=min_upvotes
+                )
+            finally:
+                await engine.close()
         finally:
             await db.close()
 
@@ -446,7 +457,8 @@ def status() -> None:
 
     from rich.table import Table
 
-    from bot.app import open_store
+    from bot.app import open_search, open_store
+    from bot.cli_index import describe as describe_search
     from bot.models import utcnow
     from bot.schedule import describe, next_slot
     from bot.store.outbox import Outbox
@@ -454,16 +466,21 @@ def status() -> None:
 
     settings = _settings()
 
-    async def main() -> tuple[Any, Any, Any]:
-        db, _ = await open_store(settings)
+    async def main() -> tuple[Any, Any, Any, Any]:
+        db, store = await open_store(settings)
         try:
             subs = await SubscriptionStore(db).all()
             outbox = Outbox(db)
-            return subs, await outbox.counts(), await outbox.recent(10)
+            engine = await open_search(settings, store)
+            try:
+                search_status = await engine.status()
+            finally:
+                await engine.close()
+            return subs, await outbox.counts(), await outbox.recent(10), search_status
         finally:
             await db.close()
 
-    subs, counts, recent = _run(main())
+    subs, counts, recent, search_status = _run(main())
     table = Table(title="Subscriptions", show_lines=False)
     for column in ("channel", "digest", "next run", "last run", "state"):
         table.add_column(column)
@@ -481,6 +498,7 @@ def status() -> None:
     out.print(table if subs else "No subscriptions yet.")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing yet"
     out.print(f"Deliveries: {summary}")
+    out.print(describe_search(search_status))
     if recent:
         posts = Table(title="Latest deliveries")
         for column in ("when", "to", "kind", "papers", "status", "error"):
@@ -509,6 +527,7 @@ def watch_test(
     """
     render_reply = _console_renderer()
     from bot.app import open_store
+    from bot.cli_index import open_indexed
     from bot.models import Card, Reply, utcnow
     from bot.query import QueryError, parse
 
@@ -523,10 +542,13 @@ def watch_test(
     async def main() -> tuple[int, int, Any]:
         db, store = await open_store(settings)
         try:
-            matched = await store.count_matching(parsed, since=since)
-            total = await store.count_since(since)
-            found = await store.search(parsed, limit=limit, since=since)
-            return matched, total, found
+            engine = await open_indexed(settings, store)
+            try:
+                matched = await engine.count_matching(parsed, since=since)
+                found = await engine.full_matches(parsed, limit=limit, since=since)
+            finally:
+                await engine.close()
+            return matched, await store.count_since(since), found
         finally:
             await db.close()
 
@@ -537,7 +559,7 @@ def watch_test(
         if total
         else f"No papers of the last {days} days are stored yet to try it on."
     )
-    cards = () if found.partial else tuple(Card.from_paper(p) for p in found.papers)
+    cards = tuple(Card.from_paper(p) for p in found)
     for renderable in render_reply(Reply(title=f"Watch: {parsed.source}", text=text, cards=cards)):
         out.print(renderable)
 

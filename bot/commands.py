@@ -40,6 +40,7 @@ from bot.options import (
 from bot.ports import PaperLookup, SourceError
 from bot.query import QueryError, parse
 from bot.schedule import SUBSCRIBE_USAGE
+from bot.search import SearchEngine
 from bot.store import PaperStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.watches import WatchStore
@@ -67,7 +68,8 @@ class Subcommand:
 
 
 class Commands:
-    """The command core. ``lookup`` (Hugging Face) is optional: without it, only the store.
+    """The command core over ``store`` and its ``search`` engine. ``lookup`` (Hugging Face)
+    is optional: without it, only the store.
 
     ``remote_search``: whether a search with too few local results also asks ``lookup``
     (``paper <id>`` asks it either way).
@@ -76,6 +78,7 @@ class Commands:
     def __init__(
         self,
         store: PaperStore,
+        search: SearchEngine,
         *,
         lookup: PaperLookup | None = None,
         remote_search: bool = True,
@@ -98,6 +101,7 @@ class Commands:
         self.watches = watches
         self.on_watches_changed = on_watches_changed
         self.store = store
+        self.search = search
         self.subscriptions = subscriptions
         self.on_subscriptions_changed = on_subscriptions_changed
         self.default_digest_top = default_digest_top
@@ -346,7 +350,7 @@ async def _search(core: Commands, request: CommandRequest) -> Reply:
     )
 
     async def run() -> tuple[list[Paper], bool]:
-        result = await core.store.search(
+        result = await core.search.search(
             query,
             limit=core.page_size + 1,
             offset=(page - 1) * core.page_size,
@@ -379,7 +383,7 @@ async def _search(core: Commands, request: CommandRequest) -> Reply:
             "reached right now to search further. Try again later, or fewer words or an OR."
         )
     if filters and not papers and page == 1:
-        unfiltered = await core.store.search(query, limit=1)
+        unfiltered = await core.search.search(query, limit=1)
         if unfiltered.papers and not unfiltered.partial:
             if since is None:
                 hint = "less upvoted ones do: try a lower --min-upvotes."

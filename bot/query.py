@@ -4,10 +4,10 @@
 ``-survey`` (exclude) · ``author:hinton`` · ``title:"world model"``.
 
 A query is parsed once into a small AST: an AND of groups, each group an OR of terms,
-minus excluded terms. Every term is run through :mod:`bot.terms`, so what reaches
-FTS5 MATCH or a PostgreSQL ``tsquery`` is only analyzer output, always quoted: user text
-never reaches SQL or MATCH syntax. :func:`matches` evaluates the same AST against a
-paper's indexed fields, for watches.
+minus excluded terms. Every term is run through :mod:`bot.terms`, so what reaches the
+search index (:mod:`bot.search.lexical`, which builds tantivy query objects from the
+AST) is only analyzer output: user text never reaches any query syntax.
+:func:`matches` evaluates the same AST against a paper's indexed fields, for watches.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.models import Paper
-from bot.terms import analyze
+from bot.terms import analyze, analyzed_text
 
 MAX_QUERY_CHARS = 300
 MAX_TERMS = 12
@@ -29,15 +29,15 @@ class QueryError(ValueError):
 
 
 class Field(StrEnum):
-    ANY = "any"  # title, keywords and abstract
+    ANY = "any"  # title, keywords, AI summary and abstract
     TITLE = "title"
     AUTHOR = "author"
 
 
-# Indexed columns, in weight order. ANY searches the first three.
-INDEX_COLUMNS = ("title", "keywords", "abstract", "authors")
+# Indexed columns. ANY searches all but the authors.
+INDEX_COLUMNS = ("title", "keywords", "summary", "abstract", "authors")
 FIELD_COLUMNS: dict[Field, tuple[str, ...]] = {
-    Field.ANY: ("title", "keywords", "abstract"),
+    Field.ANY: ("title", "keywords", "summary", "abstract"),
     Field.TITLE: ("title",),
     Field.AUTHOR: ("authors",),
 }
@@ -182,62 +182,15 @@ def parse(source: str) -> Query:
     return Query(tuple(tuple(g) for g in groups), tuple(excluded), text)
 
 
-# --- compilation to database syntax (every term quoted) ---------------------------
-
-
-def _fts5_term(term: Term) -> str:
-    phrase = " ".join(term.terms).replace('"', '""')
-    columns = " ".join(FIELD_COLUMNS[term.field])
-    return f'{{{columns}}} : "{phrase}"'
-
-
-def _fts5_group(group: Sequence[Term]) -> str:
-    return "(" + " OR ".join(_fts5_term(t) for t in group) + ")"
-
-
-def to_fts5(query: Query) -> str:
-    """The FTS5 MATCH expression of ``query`` over the columns of ``INDEX_COLUMNS``."""
-    positive = " AND ".join(_fts5_group(g) for g in query.groups)
-    if not query.excluded:
-        return positive
-    return f"({positive}) NOT {_fts5_group(query.excluded)}"
-
-
-TSVECTOR_WEIGHTS = {"title": "A", "keywords": "B", "abstract": "C", "authors": "D"}
-
-
-def _ts_lexeme(term: str, weights: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("'", "''")
-    return f"'{escaped}':{weights}"
-
-
-def _ts_term(term: Term) -> str:
-    weights = "".join(TSVECTOR_WEIGHTS[c] for c in FIELD_COLUMNS[term.field])
-    return "(" + " <-> ".join(_ts_lexeme(t, weights) for t in term.terms) + ")"
-
-
-def _ts_group(group: Sequence[Term]) -> str:
-    return "(" + " | ".join(_ts_term(t) for t in group) + ")"
-
-
-def to_tsquery(query: Query) -> str:
-    """A PostgreSQL ``tsquery`` literal (cast with ``CAST(:q AS tsquery)``, no parser)."""
-    text = " & ".join(_ts_group(g) for g in query.groups)
-    if query.excluded:
-        text = f"({text}) & !{_ts_group(query.excluded)}"
-    return text
-
-
 # --- evaluation against one paper (watches) ----------------------------------------
 
 
 def index_fields(paper: Paper) -> dict[str, str]:
     """The analyzed text of each indexed column, exactly as the store indexes it."""
-    from bot.terms import analyzed_text
-
     return {
         "title": analyzed_text(paper.title),
         "keywords": analyzed_text(" ".join(paper.ai_keywords)),
+        "summary": analyzed_text(paper.ai_summary),
         "abstract": analyzed_text(paper.abstract),
         "authors": analyzed_text(" ".join(paper.author_names)),
     }
@@ -285,6 +238,4 @@ __all__ = [
     "paper_terms",
     "parse",
     "term_matches",
-    "to_fts5",
-    "to_tsquery",
 ]

@@ -1,9 +1,9 @@
 """How text becomes search terms: one analyzer for indexing, querying and watches.
 
-Both databases index the output of :func:`analyzed_text` (SQLite FTS5 with a plain
-``unicode61`` tokenizer over it, PostgreSQL ``tsvector`` with the ``simple``
-configuration), and keyword watches evaluate queries with the same function. That is
-what makes "a watch fires exactly when a search would return the paper" hold by
+The search index (:mod:`bot.search.lexical`, tantivy) is fed the output of
+:func:`analyzed_text` split on spaces, queries are compiled from :func:`analyze` of
+their words, and keyword watches evaluate queries with the same function. That is what
+makes "a watch fires exactly when a search finds the paper with all its words" hold by
 construction rather than by hoping two stemmers agree.
 
 Steps: Unicode compatibility normalisation, case folding, diacritics removed, split into
@@ -14,11 +14,8 @@ letters and digits becomes its parts ("Llama3" -> "llama 3", "A100" -> "a 100"),
 never stop words.
 
 Speed matters (every imported paper goes through here), so ASCII is split with a byte
-translation table and each distinct word is stemmed once; :func:`analyze_reference` is
-the plain, slow definition the fast path is tested against. The fast path's loop (split,
-memo lookup, join) also exists in C (``bot/_fastterms.c``, built at install when a
-compiler is there); it calls back into :func:`_resolve_chunk` for words it has not seen,
-so the definition stays here.
+translation table and each distinct chunk is analyzed once (a memo); :func:`analyze_reference`
+is the plain, slow definition the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -29,9 +26,9 @@ import unicodedata
 
 import Stemmer
 
-# Bump when what the search index holds changes (this analyzer's output, or the upvote
-# tiers of bot.store.fulltext): the store then rebuilds the index on start.
-ANALYZER_VERSION = 3
+# Bump when this analyzer's output changes: search indexes built by another version are
+# rebuilt on start (bot.search.lexical).
+ANALYZER_VERSION = 4
 
 MAX_TERM_CHARS = 64
 
@@ -141,7 +138,7 @@ def _resolve_chunk(chunk: bytes) -> bytes:
 
 
 class _ChunkTerms(dict[bytes, bytes]):
-    """Memo: chunk -> its terms (the pure-Python fast path)."""
+    """Memo: chunk -> its terms."""
 
     def __missing__(self, chunk: bytes) -> bytes:
         if len(self) >= 1_000_000:
@@ -154,29 +151,12 @@ _chunks = _ChunkTerms()
 _chunk_terms = _chunks.__getitem__
 
 
-def python_analyzed_text(text: str | None) -> str:
-    """:func:`analyzed_text` in pure Python (used when the C module was not built)."""
+def analyzed_text(text: str | None) -> str:
+    """The index terms of ``text`` joined by spaces: the form the search index stores."""
     if not text:
         return ""
     chunks = text.encode("utf-8", "replace").translate(_SPLIT_TABLE).split()
     return b" ".join(filter(None, map(_chunk_terms, chunks))).decode()
-
-
-try:  # the same loop in C (bot/_fastterms.c), 5-10x faster; optional at install time
-    from bot._fastterms import analyzed_text as _native_analyzed_text
-except ImportError:  # pragma: no cover - depends on the build
-    _native_analyzed_text = None
-
-NATIVE = _native_analyzed_text is not None
-
-
-def analyzed_text(text: str | None) -> str:
-    """The index terms of ``text`` joined by spaces: the form the full-text index stores."""
-    if not text:
-        return ""
-    if _native_analyzed_text is not None:
-        return _native_analyzed_text(text, _resolve_chunk)
-    return python_analyzed_text(text)
 
 
 def analyze(text: str | None) -> list[str]:
@@ -187,10 +167,8 @@ def analyze(text: str | None) -> list[str]:
 __all__ = [
     "ANALYZER_VERSION",
     "MAX_TERM_CHARS",
-    "NATIVE",
     "STOP_WORDS",
     "analyze",
     "analyze_reference",
     "analyzed_text",
-    "python_analyzed_text",
 ]

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from bot.models import Paper, Watch, utcnow
 from bot.query import (
+    FIELD_COLUMNS,
     Field,
     Query,
     QueryError,
@@ -75,11 +76,12 @@ class _Batch:
         for index, paper in enumerate(papers):
             fields = index_fields(paper)
             self.texts[Field.ANY].append(
-                f" {fields['title']} | {fields['keywords']} | {fields['abstract']} "
+                " " + " | ".join(fields[c] for c in FIELD_COLUMNS[Field.ANY]) + " "
             )
             self.texts[Field.TITLE].append(f" {fields['title']} ")
             self.texts[Field.AUTHOR].append(f" {fields['authors']} ")
-            for term in set(f"{fields['title']} {fields['keywords']} {fields['abstract']}".split()):
+            anywhere_text = " ".join(fields[c] for c in FIELD_COLUMNS[Field.ANY])
+            for term in set(anywhere_text.split()):
                 anywhere[term].add(index)
             for term in set(fields["title"].split()):
                 title[term].add(index)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.models import Author, Paper
+from bot.search import SearchEngine
 from bot.store import Database, PaperStore
 
 PG_URL = os.environ.get("PAPERBOY_TEST_DATABASE_URL")
@@ -35,12 +36,16 @@ DATABASE_PARAMS = [
 ]
 
 
-async def create_database(kind: str, tmp_path: Path) -> tuple[Database, object]:
-    """A migrated, empty database of ``kind``; returns it and a token for drop_database."""
+async def create_database(
+    kind: str, tmp_path: Path, *, upgrade: bool = True
+) -> tuple[Database, object]:
+    """A migrated (unless not ``upgrade``), empty database of ``kind``; returns it and a
+    token for drop_database."""
     if kind == "sqlite":
         db = await Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'paperboy.db'}")
         try:
-            await db.upgrade()
+            if upgrade:
+                await db.upgrade()
         except BaseException:
             await db.close()
             raise
@@ -50,7 +55,8 @@ async def create_database(kind: str, tmp_path: Path) -> tuple[Database, object]:
     try:  # from here on a failure must not leave the database (or the engine) behind
         db = await Database.connect(url)
         try:
-            await db.upgrade()
+            if upgrade:
+                await db.upgrade()
         except BaseException:
             await db.close()
             raise
@@ -94,12 +100,14 @@ async def drop_database(db: Database, token: object) -> None:
 
 
 @asynccontextmanager
-async def migrated_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty, migrated database of ``kind``, dropped on exit. PostgreSQL skips the
-    test when ``PAPERBOY_TEST_DATABASE_URL`` is not set."""
+async def migrated_database(
+    kind: str, tmp_path: Path, *, upgrade: bool = True
+) -> AsyncIterator[Database]:
+    """An empty, migrated (unless not ``upgrade``) database of ``kind``, dropped on exit.
+    PostgreSQL skips the test when ``PAPERBOY_TEST_DATABASE_URL`` is not set."""
     if kind == "postgresql" and not PG_URL:
         pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
-    db, token = await create_database(kind, tmp_path)
+    db, token = await create_database(kind, tmp_path, upgrade=upgrade)
     try:
         yield db
     finally:
@@ -137,6 +145,16 @@ def clock() -> SteppingClock:
 async def store(database: Database, clock: SteppingClock) -> PaperStore:
     """A PaperStore on ``database`` with a deterministic clock."""
     return PaperStore(database, clock=clock)
+
+
+@pytest.fixture
+async def engine(store: PaperStore, tmp_path: Path) -> AsyncIterator[SearchEngine]:
+    """The search engine over ``store``, its index in ``tmp_path``."""
+    engine = await SearchEngine(store, tmp_path / "search").open()
+    try:
+        yield engine
+    finally:
+        await engine.close()
 
 
 def _when(value: object) -> datetime | None:

@@ -76,7 +76,6 @@ def flat(text):
 
 @pytest.fixture(scope="module")
 def imported(data_dir):
-    # One bulk import (see the merged-index test).
     return paperboy(data_dir, "import", str(SEED))
 
 
@@ -118,19 +117,17 @@ def test_import_of_a_file_that_is_not_json_says_so_in_one_line(data_dir, tmp_pat
     assert "Traceback" not in result.stderr
 
 
-def test_import_is_one_bulk_import_leaving_one_merged_index(data_dir, imported):
-    import sqlite3
+def test_import_leaves_a_search_index_that_rebuild_can_build_again(data_dir, imported):
+    from bot.search.state import read_state
 
-    database = next(data_dir.rglob("*.db"))
-    with sqlite3.connect(database) as conn:
-        merging = dict(
-            conn.execute("SELECT k, v FROM papers_fts_config WHERE k = 'automerge'").fetchall()
-        )
-        # %_data rows of segments have ids from 1 << 37 (segment id << 37 | page).
-        segments = conn.execute(
-            "SELECT count(DISTINCT id >> 37) FROM papers_fts_data WHERE id >= 1 << 37"
-        ).fetchone()[0]
-    assert merging == {"automerge": 4} and segments == 1
+    state = read_state(data_dir / "search" / "lexical.json")
+    assert state is not None and state.revision >= 503
+    status = paperboy(data_dir, "status")
+    assert "Search index: 503 papers" in flat(status.stdout)
+    rebuilt = paperboy(data_dir, "index", "rebuild")
+    assert "Search index rebuilt: 503 papers." in flat(rebuilt.stderr)
+    found = json.loads(paperboy(data_dir, "search", "--json", "transformers without").stdout)
+    assert found[0]["title"] == "Transformers without Normalization"
 
 
 def test_search_json_has_the_documented_fields(data_dir, imported):

@@ -1,5 +1,4 @@
-import re
-import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +12,6 @@ from bot.query import (
     index_fields,
     matches,
     parse,
-    to_fts5,
-    to_tsquery,
 )
 
 
@@ -59,10 +56,6 @@ def test_smart_unbalanced_quote_runs_to_the_end():
     assert q.groups[0][0].terms == ("larg", "languag")
 
 
-_QUOTED = r'"(?:[^"]|"")*"'
-_COLUMN = "(?:title|keywords|abstract|authors)"
-_FTS_SHAPE = re.compile(rf"^(?:\s|\(|\)|AND|OR|NOT|\{{{_COLUMN}(?: {_COLUMN})*\}}|:|{_QUOTED})*$")
-
 hostile = st.one_of(
     st.text(max_size=400),
     st.lists(
@@ -101,37 +94,30 @@ hostile = st.one_of(
 )
 
 
+@pytest.fixture(scope="module")
+def index():
+    from bot.search.lexical import LexicalIndex
+
+    lexical = LexicalIndex(None)
+    lexical.apply([(1, _paper("Mamba state space", "video diffusion", ["Ada Lovelace"]))])
+    lexical.commit()
+    return lexical
+
+
 @settings(max_examples=400)
 @given(hostile)
-def test_any_input_parses_or_gives_a_clear_message_and_compiles_only_quoted_terms(text):
+def test_any_input_parses_or_gives_a_clear_message_and_runs_on_the_index(index, text):
+    from bot.search.lexical import Filters
+
     try:
         q = parse(text)
     except QueryError as exc:
         assert str(exc).endswith(".") and len(str(exc)) < 200
         return
-    fts = to_fts5(q)
-    assert _FTS_SHAPE.match(fts), fts
-    ts = to_tsquery(q)
-    assert re.fullmatch(r"(?:[\s()&|!<>\-]|'(?:[^']|'')*':[A-D]+)*", ts), ts
-
-
-@pytest.fixture(scope="module")
-def fts():
-    db = sqlite3.connect(":memory:")
-    db.execute(
-        "CREATE VIRTUAL TABLE t USING fts5(title, keywords, abstract, authors, tokenize='ascii')"
-    )
-    return db
-
-
-@settings(max_examples=300)
-@given(hostile)
-def test_compiled_match_is_valid_fts5_syntax(fts, text):
-    try:
-        q = parse(text)
-    except QueryError:
-        return
-    fts.execute("SELECT count(*) FROM t WHERE t MATCH ?", (to_fts5(q),)).fetchone()
+    for term in q.terms + q.excluded:  # only analyzer output reaches the index
+        assert all(t.isalnum() for t in term.terms), term
+    index.ranked(q, Filters(), limit=5, today=datetime(2025, 1, 1, tzinfo=UTC))
+    index.count_matching(q, Filters())
 
 
 def _paper(title, abstract="", authors=(), keywords=()):

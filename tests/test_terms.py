@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import terms
 from bot.terms import STOP_WORDS, analyze, analyze_reference, analyzed_text
 
 
@@ -72,53 +71,3 @@ def test_terms_are_plain_words_safe_for_any_index(text):
         )
     )
     assert not STOP_WORDS.intersection(words)
-
-
-# --- the C loop (bot/_fastterms.c) -----------------------------------------------------
-
-WORDS = st.sampled_from(
-    ["Model", "models", "the", "GPT-4o", "naïve", "ﬁne", "STRAẞE", "東京", "x\ud800y", "", " "]
-)
-
-
-def test_the_native_loop_is_built():
-    # `make test` builds it (gcc and the Python headers are on every supported machine);
-    # without it imports fall back to the Python loop, 2-3x slower.
-    assert terms.NATIVE
-
-
-@settings(max_examples=300)
-@given(st.lists(st.one_of(st.text(), WORDS), max_size=30).map(" ".join))
-def test_native_loop_equals_the_python_loop(text):
-    assert terms.analyzed_text(text) == terms.python_analyzed_text(text)
-
-
-def test_native_memo_starts_over_and_stays_correct():
-    from bot import _fastterms
-
-    _fastterms.clear()
-    assert _fastterms.memo_size() == 0
-    text = "Diffusion models for Video-Generation, naïve ﬁne-tuning " + "x" * 200
-    assert terms.analyzed_text(text) == terms.python_analyzed_text(text)
-    remembered = _fastterms.memo_size()
-    assert remembered >= 6
-    assert terms.analyzed_text(text) == terms.python_analyzed_text(text)  # from the memo
-    assert _fastterms.memo_size() == remembered
-    for i in range(20_000):  # grows the table several times
-        word = "w" + "".join(chr(97 + int(d)) for d in str(i)) + "ord"  # letters only
-        assert terms.analyzed_text(word) == word
-    assert terms.analyzed_text(text) == terms.python_analyzed_text(text)
-
-
-def test_native_loop_passes_errors_of_the_resolver_through():
-    from bot import _fastterms
-
-    def broken(chunk: bytes) -> bytes:
-        raise RuntimeError("resolver failed")
-
-    with pytest.raises(RuntimeError, match="resolver failed"):
-        _fastterms.analyzed_text("never seen before qwxzj", broken)
-    with pytest.raises(TypeError):
-        _fastterms.analyzed_text("another unseen word zzqx", lambda chunk: "not bytes")
-    with pytest.raises(TypeError):
-        _fastterms.analyzed_text(b"bytes", terms._resolve_chunk)

@@ -1,19 +1,11 @@
-"""The paper store: SQLite (embedded) or PostgreSQL, with full-text search.
+"""The paper store: SQLite (embedded) or PostgreSQL.
 
-``Database`` owns the engine and migrations; ``PaperStore`` keeps and finds papers.
+``Database`` owns the engine and migrations; ``PaperStore`` keeps papers and the feed
+of their changes that the search indexes (:mod:`bot.search`) follow.
 """
 
 from bot.store.database import Database, DatabaseUnavailable
-from bot.store.fulltext import reindex
-from bot.store.papers import PaperStore
-from bot.store.search import SearchResult
+from bot.store.papers import Change, PaperStore
 from bot.store.writer import UpsertResult
 
-__all__ = [
-    "Database",
-    "DatabaseUnavailable",
-    "PaperStore",
-    "SearchResult",
-    "UpsertResult",
-    "reindex",
-]
+__all__ = ["Change", "Database", "DatabaseUnavailable", "PaperStore", "UpsertResult"]

@@ -22,29 +22,16 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x70627F6D6967  # any fixed key other than the leader lock's
-READER_CACHE_KIB = -262144  # negative: KiB, i.e. up to 256 MiB for the search connection
-SQLITE_PAGE_SIZE = 65536  # bytes, for new database files (SQLite's largest)
-WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, kept by every connection but a bulk writer
 
-# Per-connection SQLite settings. WAL lets searches run while an import writes;
+# Per-connection SQLite settings. WAL lets readers run while an import writes;
 # busy_timeout makes a second writer (a CLI import next to the bot) wait instead of fail.
 _SQLITE_PRAGMAS = (
-    # Only a new, empty file takes it (before WAL is set); an existing file keeps its
-    # page size. 64 KiB pages instead of the default 4 KiB: a paper row (~2 KB) and
-    # FTS5's 4 KB segment blocks fill far fewer B-tree pages, which cut the import's CPU
-    # by ~15% (bench/README.md, "Page size").
-    f"PRAGMA page_size={SQLITE_PAGE_SIZE}",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-65536",  # 64 MiB page cache
-    "PRAGMA mmap_size=1073741824",
-    # Some builds (Debian's among them) compile SQLite with SECURE_DELETE, which zeroes
-    # every freed byte: 4% of an import's SQLite work (FTS5 rewrites and frees segment
-    # pages). Deleted papers are public metadata, nothing to scrub.
-    "PRAGMA secure_delete=OFF",
 )
 
 
@@ -77,12 +64,6 @@ class Database:
             directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         elif parsed.get_backend_name() != "sqlite":
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
-            # asyncpg prepares every statement, and after five runs PostgreSQL may switch
-            # a statement to a generic plan made without its parameters. For a search
-            # the plan depends on the query's words (a rare title AND wants the GIN
-            # index, a common word the primary key walked newest first): a generic plan
-            # walked the whole table for rare ones (167 ms instead of 6 ms).
-            kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
         engine = create_async_engine(parsed, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
@@ -103,13 +84,15 @@ class Database:
         return db
 
     async def upgrade(self) -> None:
-        """Apply every pending migration (alembic ``upgrade head``), then make sure the
-        full-text index was built by the current analyzer (rebuilding it if not)."""
+        """Apply every pending migration (alembic ``upgrade head``)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(_alembic_upgrade)
-        from bot.store.fulltext import ensure_analyzer_version
 
-        await ensure_analyzer_version(self)
+    async def database_id(self) -> str:
+        """This database's random id (migration 0009): what derived indexes were built from."""
+        async with self.reader() as raw:
+            rows = await raw.fetch("SELECT value FROM meta WHERE key = 'database_id'")
+        return str(rows[0][0])
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -122,8 +105,8 @@ class Database:
         """A driver-level connection for read-only queries, outside any transaction.
 
         SQLite: one long-lived autocommit connection (each statement reads the latest
-        committed state; no pool checkout or BEGIN per search: that overhead is several
-        times the cost of a search). PostgreSQL: a pooled connection.
+        committed state; no pool checkout or BEGIN per read: that overhead is several
+        times the cost of a small read). PostgreSQL: a pooled connection.
         """
         if self.dialect != "sqlite" or _in_memory(self.engine):
             async with self.engine.connect() as conn:
@@ -132,42 +115,17 @@ class Database:
         if self._reader is None:
             async with self._reader_lock:
                 if self._reader is None:
-                    reader = await self.engine.connect()
-                    # Searches revisit the same doclist tails and head index pages: a
-                    # bigger private cache keeps them hot (the OS may reclaim its own).
-                    await (await RawConnection.of(reader)).execute(
-                        f"PRAGMA cache_size={READER_CACHE_KIB}"
-                    )
-                    self._reader = reader
+                    self._reader = await self.engine.connect()
         yield await RawConnection.of(self._reader)
 
     @asynccontextmanager
-    async def write(self, *, checkpoint: bool = True) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, a plain one elsewhere.
-
-        ``checkpoint=False`` (SQLite): its ``COMMIT`` leaves the write-ahead log as it is
-        instead of copying it into the database file when it is large; for a caller that
-        has the checkpoints run elsewhere (:class:`bot.store.checkpoint.WalCheckpointer`).
-        """
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, a plain one elsewhere."""
         async with self.engine.connect() as conn:
-            if self.dialect != "sqlite":
-                async with conn.begin():
-                    yield conn
-                return
-            conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            if checkpoint:
-                async with conn.begin():
-                    yield conn
-                return
-            # Set on the driver connection: a statement through SQLAlchemy would begin
-            # the transaction (a deferred one) before conn.begin() could.
-            raw = await RawConnection.of(conn)
-            await raw.execute("PRAGMA wal_autocheckpoint=0")
-            try:
-                async with conn.begin():
-                    yield conn
-            finally:  # before the connection goes back to the pool
-                await raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            if self.dialect == "sqlite":
+                conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

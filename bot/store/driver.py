@@ -1,27 +1,35 @@
 """Thin access to the DB-API driver under an SQLAlchemy connection, for the hot paths.
 
-Bulk import and search talk to aiosqlite / asyncpg directly (one round trip for a whole
-batch, no per-row SQLAlchemy processing) inside transactions that SQLAlchemy manages.
-SQL is written with ``?`` placeholders and numbered (``$1``...) for asyncpg.
+Imports and the change feed talk to aiosqlite / asyncpg directly (one round trip for a
+whole batch, no per-row SQLAlchemy processing) inside transactions that SQLAlchemy
+manages. SQL is written with ``?`` placeholders, numbered (``$1``...) for asyncpg; a
+``?`` inside a quoted string or identifier is left alone, and every other ``?`` is a
+placeholder (so PostgreSQL's jsonb ``?`` operators are not written here).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from itertools import count
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store import native
+# Quoted strings and identifiers (with their doubled quotes) match whole, so only the
+# placeholders outside them are numbered.
+_QUOTED_OR_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
 
-_PLACEHOLDER = re.compile(r"\?")
 
-
-def _numbered(sql: str) -> str:
-    counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+@lru_cache(maxsize=256)
+def numbered(sql: str) -> str:
+    """``sql`` with its ``?`` placeholders numbered ``$1``, ``$2``... (asyncpg)."""
+    numbers = count(1)
+    return _QUOTED_OR_PLACEHOLDER.sub(
+        lambda m: f"${next(numbers)}" if m.group() == "?" else m.group(), sql
+    )
 
 
 class RawConnection:
@@ -53,51 +61,24 @@ class RawConnection:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self.dialect == "postgresql":
-            return [tuple(r) for r in await self.driver.fetch(_numbered(sql), *params)]
+            return [tuple(r) for r in await self.driver.fetch(numbered(sql), *params)]
         return list(await self.driver.execute_fetchall(sql, tuple(params)))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         if self.dialect == "postgresql":
-            await self.driver.execute(_numbered(sql), *params)
+            await self.driver.execute(numbered(sql), *params)
         else:
             cursor = await self.driver.execute(sql, tuple(params))
             await cursor.close()
-
-    @property
-    def runs_batches_natively(self) -> bool:
-        """Whether :meth:`execute_rows` runs a batch without taking the GIL per row
-        (SQLite, with ``bot._sqlitebatch`` built)."""
-        return self.dialect == "sqlite" and native.AVAILABLE and hasattr(self.driver, "_execute")
-
-    async def execute_rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """``executemany``, but on SQLite (when :attr:`runs_batches_natively`) the whole
-        batch runs in C with the GIL released, on aiosqlite's thread, in order with the
-        connection's other statements."""
-        if not rows:
-            return
-        if self.runs_batches_natively:
-            # aiosqlite (0.17 and later) runs `_execute`'s function on its own thread.
-            await self.driver._execute(native.execute_rows, self.driver._conn, sql, rows)
-        else:
-            await self.executemany(sql, rows)
-
-    async def execute_batches(self, batches: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        """:meth:`execute_rows` for each ``(sql, rows)`` of ``batches``, in order; natively
-        in one job on aiosqlite's thread (one hand-over of the GIL for all of them)."""
-        if self.runs_batches_natively:
-            await self.driver._execute(native.execute_batches, self.driver._conn, batches)
-            return
-        for sql, rows in batches:
-            await self.execute_rows(sql, rows)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         if self.dialect == "postgresql":
-            await self.driver.executemany(_numbered(sql), rows)
+            await self.driver.executemany(numbered(sql), rows)
         else:
             cursor = await self.driver.executemany(sql, rows)
             await cursor.close()
 
 
-__all__ = ["RawConnection"]
+__all__ = ["RawConnection", "numbered"]

@@ -1,44 +1,33 @@
-"""The paper repository: what the rest of the bot uses to keep and find papers."""
+"""The paper repository: what the rest of the bot uses to keep and find papers.
+
+Searching is not here: the search indexes (:mod:`bot.search`) are derived from these
+rows and follow them through :meth:`PaperStore.changes_after`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bot.models import Paper, utcnow
-from bot.query import Query
-from bot.store import native
-from bot.store.checkpoint import WAL_LIMIT_BYTES, WalCheckpointer
 from bot.store.database import Database
-from bot.store.driver import RawConnection
-from bot.store.fulltext import fts5_match, tsquery_text
-from bot.store.records import ROW_COLUMNS, InvalidPaper, decode, merge, sqlite_datetime, validate
-from bot.store.search import SearchResult, search_page
-from bot.store.writer import (
-    Prepared,
-    UpsertResult,
-    merge_deferred,
-    optimize_index,
-    prepared_rows,
-    set_merging,
-    upsert_chunk,
+from bot.store.records import (
+    ROW_COLUMNS,
+    InvalidPaper,
+    decode,
+    decode_datetime,
+    merge,
+    sqlite_datetime,
+    validate,
 )
+from bot.store.writer import UpsertResult, upsert_chunk
 
 log = logging.getLogger(__name__)
 
-UPSERT_CHUNK = 5000  # papers per batch (and per write transaction, outside bulk imports)
-# Papers per write transaction in a bulk import on SQLite with native batches: FTS5 keeps
-# a transaction's postings in memory (~1.8 KB per paper) and writes them as one segment at
-# commit, so larger transactions leave fewer segments to merge or search. The write lock
-# is held meanwhile (a few seconds; other writers wait, readers do not).
-BULK_TRANSACTION = 100_000
+UPSERT_CHUNK = 5000  # papers per batch, each in its own write transaction
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _DAY = "coalesce(submitted_at, published_at)"
 
@@ -67,54 +56,30 @@ def _is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, data_errors)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: a paper stored or changed at ``revision``, or (with
+    ``paper`` None) deleted then."""
+
+    revision: int
+    row_id: int
+    paper: Paper | None
+
+
 class PaperStore:
-    """Papers in the database, with full-text search.
+    """Papers in the database, and the feed of their changes.
 
     ``clock`` stamps ``first_seen_at``/``last_seen_at`` (injectable for tests).
+    ``on_change`` callbacks run after every write that changed a paper (in this
+    process; other processes' changes are found by polling :meth:`latest_revision`).
     """
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
-        self._bulk = False
-        self._bulk_inserted = 0
-        self._checkpointer: WalCheckpointer | None = None
+        self.on_change: list[Callable[[], object]] = []
 
     # --- writing -------------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def bulk(self) -> AsyncIterator[None]:
-        """Many upserts in a row (imports, backfills): the search index defers merging
-        its segments to one ``optimize`` on exit, about half the indexing work. Searches
-        inside still see every paper, a little slower. Nested uses count as one.
-        """
-        if self._bulk or self.db.dialect != "sqlite":
-            yield
-            return
-        self._bulk, self._bulk_inserted = True, 0
-        await set_merging(self.db, "bulk")
-        # What is alive now (typically the papers being imported) stays out of the
-        # garbage collector's full passes, which would otherwise rescan it again and
-        # again while the import allocates (15-20% of an import's CPU). Inside `paperboy
-        # run` start-up already froze what lives long, and stays in charge of it.
-        freezing = gc.get_freeze_count() == 0
-        if freezing:
-            gc.freeze()
-        if native.AVAILABLE:  # the bulk transactions (_SharedTransaction) use it
-            self._checkpointer = WalCheckpointer.for_database(self.db)
-        try:
-            yield
-        finally:
-            if freezing:
-                gc.unfreeze()
-            self._bulk = False
-            checkpointer, self._checkpointer = self._checkpointer, None
-            try:
-                # The last transaction's checkpoint runs meanwhile.
-                await merge_deferred(self.db, inserted=self._bulk_inserted)
-            finally:
-                if checkpointer is not None:
-                    await checkpointer.close()
 
     async def upsert(
         self, papers: Iterable[Paper], *, progress: Callable[[int], object] | None = None
@@ -122,92 +87,22 @@ class PaperStore:
         """Insert new papers and merge known ones (see :func:`bot.store.records.merge`).
 
         ``progress`` is called with the number of papers of each batch once it is written.
-
         Invalid papers are skipped and logged; the rest are written in batches of
-        ``UPSERT_CHUNK``, each in its own transaction (in a bulk import on SQLite with
-        native batches, ``BULK_TRANSACTION`` papers per transaction). Idempotent.
+        ``UPSERT_CHUNK``, each in its own transaction. Idempotent.
         """
         now = self.clock()
         iterator = iter(papers)
-        first = list(islice(iterator, UPSERT_CHUNK))
-        if len(first) < UPSERT_CHUNK or self._bulk:
-            return await self._upsert(first, iterator, now, progress)
-        async with self.bulk():  # more than one transaction's worth: a bulk import
-            return await self._upsert(first, iterator, now, progress)
-
-    async def _upsert(
-        self,
-        first: Sequence[object],
-        rest: Iterable[object],
-        now: datetime,
-        progress: Callable[[int], object] | None = None,
-    ) -> UpsertResult:
-        shared = None
-        if self._bulk and self.db.dialect == "sqlite" and native.AVAILABLE:
-            shared = _SharedTransaction(self, now, self._checkpointer)
-        try:
-            total = await self._upsert_batches(first, rest, now, shared, progress)
-            if shared is not None:
-                committed = await shared.commit()
-                total += committed
-                self._bulk_inserted += committed.inserted
-        except BaseException as exc:
-            if shared is not None:
-                await shared.roll_back(exc)
-            raise
-        return total
-
-    async def _upsert_batches(
-        self,
-        first: Sequence[object],
-        rest: Iterable[object],
-        now: datetime,
-        shared: _SharedTransaction | None,
-        progress: Callable[[int], object] | None,
-    ) -> UpsertResult:
         total = UpsertResult()
-        iterator = iter(rest)
-        sqlite = self.db.dialect == "sqlite"
-        chunk, skipped, work = self._prepare_batch(first, now, sqlite)
-        size = len(first)  # the items of this batch, before validation and de-duplication
-        while chunk or skipped:
-            total += UpsertResult(skipped=skipped)
-            upcoming = list(islice(iterator, UPSERT_CHUNK))
-            started: list[asyncio.Future[tuple[list[Paper], int, Prepared]]] = []
-
-            def prepare_upcoming(
-                items: list[object] = upcoming,
-                started: list[asyncio.Future[tuple[list[Paper], int, Prepared]]] = started,
-            ) -> Awaitable[object]:
-                # Validation, analysis and encoding of the next batch run in a thread
-                # while SQLite indexes this one (the GIL is released meanwhile).
-                job = asyncio.to_thread(self._prepare_batch, items, now, sqlite)
-                started.append(asyncio.ensure_future(job))
-                return asyncio.sleep(0)
-
-            overlap = prepare_upcoming if upcoming and sqlite else None
-            if shared is not None:
-                written = await shared.write(chunk, work, overlap)
-            else:
-                written = await self._write(chunk, work, now, overlap)
-            total += written
-            self._bulk_inserted += written.inserted
+        while batch := list(islice(iterator, UPSERT_CHUNK)):
+            valid, skipped = self._prepare(batch, now)
+            written = await self._write(valid, now)
+            total += written + UpsertResult(skipped=skipped)
+            if written.inserted or written.updated:
+                for callback in self.on_change:
+                    callback()
             if progress is not None:
-                progress(size)
-            size = len(upcoming)
-            if started:
-                chunk, skipped, work = await started[0]
-            else:
-                chunk, skipped, work = self._prepare_batch(upcoming, now, sqlite)
+                progress(len(batch))
         return total
-
-    @classmethod
-    def _prepare_batch(
-        cls, items: Sequence[object], now: datetime, sqlite: bool
-    ) -> tuple[list[Paper], int, Prepared]:
-        """``_prepare``, then (SQLite) the papers' index documents and encoded rows."""
-        papers, skipped = cls._prepare(items, now)
-        return papers, skipped, prepared_rows(papers, now) if sqlite else Prepared()
 
     @staticmethod
     def _prepare(items: Sequence[object], now: datetime) -> tuple[list[Paper], int]:
@@ -227,27 +122,12 @@ class PaperStore:
             unique[paper.id] = merge(seen, paper, now=now) if seen else paper
         return list(unique.values()), skipped
 
-    async def _write(
-        self,
-        papers: list[Paper],
-        work: Prepared,
-        now: datetime,
-        alongside: Callable[[], Awaitable[object]] | None = None,
-    ) -> UpsertResult:
+    async def _write(self, papers: list[Paper], now: datetime) -> UpsertResult:
         if not papers:
-            if alongside:
-                await alongside()
             return UpsertResult()
         try:
             async with self.db.write() as conn:
-                return await upsert_chunk(
-                    conn,
-                    self.db.dialect,
-                    papers,
-                    now=now,
-                    prepared=work,
-                    alongside=alongside,
-                )
+                return await upsert_chunk(conn, self.db.dialect, papers, now=now)
         except Exception as exc:
             if not _is_data_error(exc):
                 raise  # the database is unavailable, locked or full: the caller decides
@@ -258,12 +138,8 @@ class PaperStore:
             log.warning("a batch of %d papers failed; retrying one by one", len(papers))
             result = UpsertResult()
             for paper in papers:
-                result += await self._write([paper], work, now)
+                result += await self._write([paper], now)
             return result
-
-    async def optimize(self) -> None:
-        """Compact the search index (call after a bulk import)."""
-        await optimize_index(self.db)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -281,39 +157,63 @@ class PaperStore:
         by_id = {row[0]: decode(row) for row in rows}
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
-    async def _by_row_ids(self, raw: RawConnection, row_ids: Sequence[int]) -> list[Paper]:
+    async def by_row_ids(self, row_ids: Sequence[int]) -> list[Paper]:
+        """The stored papers with these row ids (what the search indexes call them), in
+        the order of ``row_ids``; ids no longer stored are left out."""
         if not row_ids:
             return []
-        among, param = raw.among(row_ids)
-        rows = await raw.fetch(f"SELECT id, {_COLUMNS} FROM papers WHERE id{among}", [param])
+        async with self.db.reader() as raw:
+            among, param = raw.among(row_ids)
+            rows = await raw.fetch(f"SELECT id, {_COLUMNS} FROM papers WHERE id{among}", [param])
         by_row = {row[0]: decode(row[1:]) for row in rows}
         return [by_row[i] for i in row_ids if i in by_row]
 
-    async def search(
-        self,
-        query: Query,
-        *,
-        limit: int = 10,
-        offset: int = 0,
-        since: datetime | None = None,
-        min_upvotes: int | None = None,
-    ) -> SearchResult:
-        """The best papers for ``query`` (see :mod:`bot.store.search` for the order).
-
-        ``since`` keeps papers whose Daily Papers date (else arXiv date) is at or after
-        it; ``partial`` is set when no paper matched every group of the query.
-        """
+    async def row_id(self, paper_id: str) -> int | None:
+        """The row id of a stored paper (None when it is not stored)."""
         async with self.db.reader() as raw:
-            row_ids, partial = await search_page(
-                raw,
-                query,
-                limit=limit,
-                offset=max(0, offset),
-                since=since,
-                min_upvotes=min_upvotes,
+            rows = await raw.fetch("SELECT id FROM papers WHERE paper_id = ?", [paper_id])
+        return int(rows[0][0]) if rows else None
+
+    # --- the change feed -------------------------------------------------------------------
+
+    async def latest_revision(self) -> int:
+        """The newest revision of any stored change (0 for an empty store)."""
+        async with self.db.reader() as raw:
+            rows = await raw.fetch(
+                "SELECT max((SELECT coalesce(max(revision), 0) FROM papers), "
+                "(SELECT coalesce(max(revision), 0) FROM paper_deletions))"
+                if self.db.dialect == "sqlite"
+                else "SELECT greatest((SELECT coalesce(max(revision), 0) FROM papers), "
+                "(SELECT coalesce(max(revision), 0) FROM paper_deletions))"
             )
-            papers = await self._by_row_ids(raw, row_ids)
-        return SearchResult(papers=papers, partial=partial)
+        return int(rows[0][0])
+
+    async def changes_after(self, revision: int, *, limit: int = 2000) -> list[Change]:
+        """Up to ``limit`` changes after ``revision``, oldest first: papers stored or
+        changed, and papers deleted. Every change of a revision up to the last one
+        returned is included, so the last revision is a safe place to resume from."""
+        async with self.db.reader() as raw:
+            stored = await raw.fetch(
+                f"SELECT revision, id, {_COLUMNS} FROM papers WHERE revision > ? "
+                "ORDER BY revision LIMIT ?",
+                [revision, limit],
+            )
+            deleted = await raw.fetch(
+                "SELECT revision, row_id FROM paper_deletions WHERE revision > ? "
+                "ORDER BY revision LIMIT ?",
+                [revision, limit],
+            )
+        # A full page of either kind ends where the feed is known to be complete.
+        horizon = min(
+            stored[-1][0] if len(stored) == limit else float("inf"),
+            deleted[-1][0] if len(deleted) == limit else float("inf"),
+        )
+        changes = [Change(row[0], row[1], decode(row[2:])) for row in stored]
+        changes += [Change(row[0], row[1], None) for row in deleted]
+        changes.sort(key=lambda change: change.revision)
+        return [c for c in changes if c.revision <= horizon]
+
+    # --- listings --------------------------------------------------------------------------
 
     async def top(
         self,
@@ -362,31 +262,6 @@ class PaperStore:
             rows = await raw.fetch(sql, params)
         return [decode(row) for row in rows]
 
-    async def count_matching(self, query: Query, *, since: datetime | None = None) -> int:
-        """How many papers fully match ``query`` (exactly those a watch would fire on),
-        among those of Daily Papers date (else arXiv date) at or after ``since``.
-
-        Counts every match, so it costs a walk over the query's doclists: for occasional
-        questions (how broad is this watch?), not for every search.
-        """
-        dialect = self.db.dialect
-        where, params = "", []
-        if since is not None:
-            where = " AND coalesce(p.submitted_at, p.published_at) >= ?"
-            params.append(sqlite_datetime(since) if dialect == "sqlite" else since)
-        if dialect == "sqlite":
-            sql = (
-                "SELECT count(*) FROM papers_fts f JOIN papers p ON p.id = f.rowid "
-                f"WHERE papers_fts MATCH ?{where}"
-            )
-            expression = fts5_match(query)
-        else:
-            sql = f"SELECT count(*) FROM papers p WHERE p.search @@ CAST(? AS tsquery){where}"
-            expression = tsquery_text(query)
-        async with self.db.reader() as raw:
-            rows = await raw.fetch(sql, [expression, *params])
-        return int(rows[0][0])
-
     async def count_since(self, since: datetime) -> int:
         """How many papers have a Daily Papers date (else arXiv date) at or after ``since``."""
         when = sqlite_datetime(since) if self.db.dialect == "sqlite" else since
@@ -402,83 +277,7 @@ class PaperStore:
         """The newest Daily Papers submission date stored (None when there is none)."""
         async with self.db.reader() as raw:
             rows = await raw.fetch("SELECT max(submitted_at) FROM papers")
-        from bot.store.records import _decode_datetime
-
-        return _decode_datetime(rows[0][0]) if rows else None
+        return decode_datetime(rows[0][0]) if rows else None
 
 
-class _SharedTransaction:
-    """Consecutive batches of a bulk import written in one transaction, committed every
-    ``BULK_TRANSACTION`` papers: FTS5 then writes one segment for all of them instead of
-    one per batch (10 at 1M papers instead of 200 for the final merge).
-
-    A batch the database refuses rolls the whole transaction back; its batches are then
-    written again one transaction each, where ``PaperStore._write`` isolates the culprit.
-    Only the papers are kept for that (their prepared rows would be ~3 KB each).
-
-    With a ``checkpointer``, a commit leaves copying the write-ahead log into the
-    database file to it, and only waits for it when the log has grown too large.
-    """
-
-    def __init__(
-        self, store: PaperStore, now: datetime, checkpointer: WalCheckpointer | None = None
-    ) -> None:
-        self._store, self._now = store, now
-        self._checkpointer = checkpointer
-        self._transaction: AbstractAsyncContextManager[AsyncConnection] | None = None
-        self._conn: AsyncConnection | None = None
-        self._batches: list[list[Paper]] = []
-        self._pending = UpsertResult()
-
-    async def write(
-        self, papers: list[Paper], work: Prepared, alongside: Callable[[], Awaitable[object]] | None
-    ) -> UpsertResult:
-        """Write one batch; returns what this call committed (nothing until a commit)."""
-        if not papers:
-            if alongside:
-                await alongside()
-            return UpsertResult()
-        if self._conn is None:
-            self._transaction = self._store.db.write(checkpoint=self._checkpointer is None)
-            self._conn = await self._transaction.__aenter__()
-        try:
-            result = await upsert_chunk(
-                self._conn, "sqlite", papers, now=self._now, prepared=work, alongside=alongside
-            )
-        except Exception as exc:
-            await self.roll_back(exc)
-            if not _is_data_error(exc):
-                raise
-            log.warning("a bulk transaction failed; writing its batches one by one")
-            batches, self._batches = [*self._batches, papers], []
-            redone = UpsertResult()
-            for batch in batches:
-                redone += await self._store._write(batch, Prepared(), self._now)
-            return redone
-        self._batches.append(papers)
-        self._pending += result
-        if sum(map(len, self._batches)) >= BULK_TRANSACTION:
-            return await self.commit()
-        return UpsertResult()
-
-    async def commit(self) -> UpsertResult:
-        """Commit the open transaction (if any); returns what it wrote."""
-        transaction, self._transaction, self._conn = self._transaction, None, None
-        committed, self._pending, self._batches = self._pending, UpsertResult(), []
-        if transaction is not None:
-            await transaction.__aexit__(None, None, None)
-            if self._checkpointer is not None:
-                self._checkpointer.request()
-                if self._checkpointer.log_bytes > WAL_LIMIT_BYTES:
-                    await self._checkpointer.drain()
-        return committed
-
-    async def roll_back(self, exc: BaseException) -> None:
-        """Roll the open transaction (if any) back, because of ``exc``."""
-        transaction, self._transaction, self._conn = self._transaction, None, None
-        self._pending = UpsertResult()
-        if transaction is not None:
-            await transaction.__aexit__(type(exc), exc, exc.__traceback__)
-
-
-__all__ = ["BULK_TRANSACTION", "UPSERT_CHUNK", "PaperStore"]
+__all__ = ["UPSERT_CHUNK", "Change", "PaperStore"]

@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 from bot.models import Author, Paper
-from bot.store.fulltext import vote_tokens
 
 INT64_MAX = 2**63 - 1
 TEXT_FIELDS = (
@@ -31,8 +30,8 @@ TEXT_FIELDS = (
 )
 COUNTER_FIELDS = ("upvotes", "comments", "github_stars")
 DATE_FIELDS = ("published_at", "submitted_at", "first_seen_at", "last_seen_at")
-# The columns the full-text index is built from: a change here means re-indexing.
-INDEXED_FIELDS = ("title", "abstract", "authors", "ai_keywords")
+# The fields a paper's embeddings are computed from: a change here means embedding again.
+EMBEDDED_FIELDS = ("title", "abstract", "ai_summary")
 
 # Column order used by every raw row the store reads or writes (after ``id``).
 ROW_COLUMNS = (
@@ -179,12 +178,9 @@ def content_differs(a: Paper, b: Paper) -> bool:
     return replace(a, last_seen_at=None) != replace(b, last_seen_at=None)
 
 
-def index_differs(a: Paper, b: Paper) -> bool:
-    """Whether the full-text index of ``a`` would differ from that of ``b`` (its text,
-    or the upvote tier it files the paper under)."""
-    return any(getattr(a, name) != getattr(b, name) for name in INDEXED_FIELDS) or (
-        vote_tokens(a.upvotes) != vote_tokens(b.upvotes)
-    )
+def embedding_differs(a: Paper, b: Paper) -> bool:
+    """Whether ``a`` and ``b`` would be embedded differently (see :data:`EMBEDDED_FIELDS`)."""
+    return any(getattr(a, name) != getattr(b, name) for name in EMBEDDED_FIELDS)
 
 
 # --- encoding ------------------------------------------------------------------------
@@ -236,7 +232,7 @@ def encode(paper: Paper, *, dialect: str, now: datetime | None = None) -> tuple[
     )
 
 
-def _decode_datetime(value: Any) -> datetime | None:
+def decode_datetime(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -244,7 +240,7 @@ def _decode_datetime(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
-def _decode_list(value: Any) -> list[str]:
+def decode_list(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, (bytes, str)):
@@ -278,21 +274,21 @@ def decode(row: Sequence[Any]) -> Paper:
         id=paper_id,
         title=title,
         abstract=abstract or "",
-        authors=tuple(Author(name) for name in _decode_list(authors)),
-        published_at=_decode_datetime(published_at),
-        submitted_at=_decode_datetime(submitted_at),
+        authors=tuple(Author(name) for name in decode_list(authors)),
+        published_at=decode_datetime(published_at),
+        submitted_at=decode_datetime(submitted_at),
         upvotes=upvotes,
         comments=comments,
         ai_summary=ai_summary,
-        ai_keywords=tuple(_decode_list(ai_keywords)),
+        ai_keywords=tuple(decode_list(ai_keywords)),
         github_repo=github_repo,
         github_stars=github_stars,
         project_page=project_page,
         thumbnail=thumbnail,
         organization=organization,
-        sources=tuple(_decode_list(sources)),
-        first_seen_at=_decode_datetime(first_seen_at),
-        last_seen_at=_decode_datetime(last_seen_at),
+        sources=tuple(decode_list(sources)),
+        first_seen_at=decode_datetime(first_seen_at),
+        last_seen_at=decode_datetime(last_seen_at),
     )
 
 
@@ -303,13 +299,15 @@ def recency(paper: Paper) -> float:
 
 
 __all__ = [
-    "INDEXED_FIELDS",
+    "EMBEDDED_FIELDS",
     "ROW_COLUMNS",
     "InvalidPaper",
     "content_differs",
     "decode",
+    "decode_datetime",
+    "decode_list",
     "encode",
-    "index_differs",
+    "embedding_differs",
     "merge",
     "recency",
     "sqlite_datetime",

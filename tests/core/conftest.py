@@ -56,9 +56,9 @@ class TestBot:
 
 
 @pytest.fixture
-def make_bot(store):
+def make_bot(store, engine):
     def build(**kwargs) -> TestBot:
         kwargs.setdefault("clock", lambda: NOW)
-        return TestBot(Commands(store, **kwargs))
+        return TestBot(Commands(store, engine, **kwargs))
 
     return build

@@ -132,7 +132,7 @@ async def test_search_ranks_full_matches_and_filters(bot, store):
         "2611.00010",
         "2611.00001",
     ]
-    assert ids(await bot.exec("search diffusion --min-upvotes 100")) == [
+    assert sorted(ids(await bot.exec("search diffusion --min-upvotes 100"))) == [
         "2609.00012",
         "2611.00010",
     ]

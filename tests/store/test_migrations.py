@@ -1,4 +1,5 @@
-"""Migrations: from empty to head, twice, and the analyzer-version bookkeeping."""
+"""Migrations: from empty to head, twice, and a database of the releases before the
+search index moved out of it (0009)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ import pytest
 
 from bot.models import Paper
 from bot.query import parse
+from bot.search import SearchEngine
 from bot.store import Database, PaperStore
-from bot.store.database import MIGRATIONS_DIR, SQLITE_PAGE_SIZE, DatabaseUnavailable
-from bot.store.fulltext import stored_analyzer_version
-from bot.store.writer import FTS_TABLES
-from bot.terms import ANALYZER_VERSION
+from bot.store.database import MIGRATIONS_DIR, DatabaseUnavailable
+from tests.conftest import migrated_database
 
 
 def _head() -> str:
@@ -52,46 +52,55 @@ async def _tables(db: Database) -> set[str]:
         return {row[0] for row in (await conn.exec_driver_sql(sql)).all()}
 
 
-async def test_upgrade_creates_schema_and_records_analyzer(database: Database) -> None:
+async def test_upgrade_creates_schema_and_a_database_id(database: Database) -> None:
     tables = await _tables(database)
-    assert {"papers", "meta", "alembic_version"} <= tables
-    if database.dialect == "sqlite":
-        assert "papers_fts" in tables
-    assert await stored_analyzer_version(database) == ANALYZER_VERSION
+    assert {"papers", "meta", "paper_deletions", "paper_vectors", "alembic_version"} <= tables
+    assert not {"papers_fts", "papers_head_fts", "paper_day_floors"} & tables
+    assert len(await database.database_id()) == 32
 
 
-async def test_second_upgrade_is_a_no_op(database: Database) -> None:
+async def test_second_upgrade_is_a_no_op(database: Database, tmp_path) -> None:
     store = PaperStore(database)
     await store.upsert([Paper(id="2401.00001", title="Sparse mixture of experts")])
+    identity = await database.database_id()
     await database.upgrade()
     await database.upgrade()
     assert await store.count() == 1
+    assert await database.database_id() == identity
     async with database.read() as conn:
         version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
     assert version == [(_head(),)]
-    assert [p.id for p in (await store.search(parse("experts"))).papers] == ["2401.00001"]
 
 
-async def test_stale_analyzer_version_rebuilds_the_index(database: Database) -> None:
-    store = PaperStore(database)
-    await store.upsert(
-        [
-            Paper(id="2401.00001", title="Sparse mixture of experts"),
-            Paper(id="2401.00002", title="Dense retrieval", abstract="experts agree"),
-        ]
-    )
-    async with database.write() as conn:
-        await conn.exec_driver_sql("UPDATE meta SET value = '0' WHERE key = 'analyzer_version'")
-        if database.dialect == "sqlite":
-            for table in FTS_TABLES:
-                await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
-        else:
-            await conn.exec_driver_sql("UPDATE papers SET search = NULL, search_head = NULL")
-    assert (await store.search(parse("experts"))).papers == []
-    await database.upgrade()
-    assert await stored_analyzer_version(database) == ANALYZER_VERSION
-    found = (await store.search(parse("experts"))).papers
-    assert [p.id for p in found] == ["2401.00001", "2401.00002"]
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_papers_stored_before_0009_are_indexed_and_deletable(kind, tmp_path) -> None:
+    """A database of an earlier release: its papers get revisions, the search index is
+    built from them, and deleting one reaches the index through the new trigger."""
+    if kind == "postgresql" and not os.environ.get("PAPERBOY_TEST_DATABASE_URL"):
+        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
+    async with migrated_database(kind, tmp_path, upgrade=False) as db:
+        await _migrate(db, "0008")
+        async with db.write() as conn:
+            for n, title in enumerate(("Sparse experts", "Dense experts"), start=1):
+                await conn.exec_driver_sql(
+                    "INSERT INTO papers (paper_id, title, abstract, authors, ai_keywords, "
+                    "sources, first_seen_at, last_seen_at) VALUES "
+                    f"('2401.0000{n}', '{title}', '', '[]', '[]', '[\"huggingface\"]', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+        await db.upgrade()
+        store = PaperStore(db)
+        engine = await SearchEngine(store, tmp_path / "search").open()
+        try:
+            found = await engine.search(parse("experts"))
+            assert sorted(p.id for p in found.papers) == ["2401.00001", "2401.00002"]
+            async with db.write() as conn:
+                await conn.exec_driver_sql("DELETE FROM papers WHERE paper_id = '2401.00001'")
+            await store.upsert([Paper(id="2401.00003", title="Routed experts")])
+            found = await engine.search(parse("experts"))
+            assert sorted(p.id for p in found.papers) == ["2401.00002", "2401.00003"]
+        finally:
+            await engine.close()
 
 
 async def test_connect_creates_the_sqlite_directory(tmp_path) -> None:
@@ -102,38 +111,7 @@ async def test_connect_creates_the_sqlite_directory(tmp_path) -> None:
         assert path.exists()
         async with db.read() as conn:
             mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
-            page_size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one()
-        assert (mode, page_size) == ("wal", SQLITE_PAGE_SIZE)
-        assert SQLITE_PAGE_SIZE != 4096  # SQLite's default: the pragma must take effect
-    finally:
-        await db.close()
-
-
-async def test_an_existing_sqlite_file_keeps_its_page_size_and_papers(tmp_path) -> None:
-    path = tmp_path / "paperboy.db"
-    first = await Database.connect(f"sqlite+aiosqlite:///{path}")
-    try:
-        await first.upgrade()
-        await PaperStore(first).upsert([Paper(id="2401.00001", title="Sparse experts")])
-    finally:
-        await first.close()
-    # An older release's file: 4 KiB pages (converted through a rollback journal,
-    # because a WAL database cannot change its page size).
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode=DELETE")
-        conn.execute("PRAGMA page_size=4096")
-        conn.execute("VACUUM")
-        assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
-    db = await Database.connect(f"sqlite+aiosqlite:///{path}")
-    try:
-        await db.upgrade()
-        store = PaperStore(db)
-        await store.upsert([Paper(id="2401.00002", title="Dense experts")])
-        found = (await store.search(parse("experts"))).papers
-        async with db.read() as conn:
-            page_size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one()
-        assert sorted(p.id for p in found) == ["2401.00001", "2401.00002"]
-        assert page_size == 4096
+        assert mode == "wal"
     finally:
         await db.close()
 
@@ -163,9 +141,12 @@ async def test_in_memory_sqlite_works_end_to_end() -> None:
     try:
         await db.upgrade()
         store = PaperStore(db)
+        engine = await SearchEngine(store, None).open()  # in memory too
         await store.upsert([Paper(id="2401.00001", title="Sparse mixture of experts")])
-        assert [p.id for p in (await store.search(parse("experts"))).papers] == ["2401.00001"]
+        found = (await engine.search(parse("experts"))).papers
+        assert [p.id for p in found] == ["2401.00001"]
         assert await store.count() == 1
+        await engine.close()
     finally:
         await db.close()
 
@@ -200,56 +181,6 @@ async def test_concurrent_upgrades_on_a_fresh_database_do_not_collide(tmp_path) 
                 await db.close()
         finally:
             await drop_postgres_database(admin, name)
-
-
-async def test_vote_tier_migration_rebuilds_the_sqlite_index(database: Database) -> None:
-    """0004 recreates the FTS5 tables (a `votes` column); the next start re-indexes."""
-    store = PaperStore(database)
-    await store.upsert(
-        [
-            Paper(id="2401.00001", title="Sparse mixture of experts", upvotes=12),
-            Paper(id="2401.00002", title="Dense experts", upvotes=3),
-        ]
-    )
-
-    await _migrate(database, "0003", down=True)
-    await _migrate(database, "head")
-    if database.dialect == "sqlite":  # the old index is gone until the next start
-        assert (await store.search(parse("experts"))).papers == []
-    await database.upgrade()
-    found = await store.search(parse("experts"), min_upvotes=10)
-    assert [p.id for p in found.papers] == ["2401.00001"]
-    found = await store.search(parse("experts"))
-    assert {p.id for p in found.papers} == {"2401.00001", "2401.00002"}
-
-
-async def test_day_floor_migrations_backfill_from_the_papers(database: Database) -> None:
-    """0005 (SQLite) and 0006 (PostgreSQL) fill `paper_day_floors` from the stored papers:
-    down to before both, then up again, and `since` searches use the rebuilt floors."""
-    from datetime import UTC, datetime
-
-    store = PaperStore(database)
-    day = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
-    await store.upsert(
-        [
-            Paper(id="2411.00001", title="Old sparse experts", submitted_at=day.replace(day=1)),
-            Paper(id="2411.00002", title="New sparse experts", submitted_at=day),
-            Paper(id="2411.00003", title="Newer sparse experts", submitted_at=day),
-        ]
-    )
-
-    await _migrate(database, "0004", down=True)
-    assert "paper_day_floors" not in await _tables(database)
-    await _migrate(database, "head")
-    async with database.read() as conn:
-        floors = dict((await conn.exec_driver_sql("SELECT * FROM paper_day_floors")).all())
-        rows = dict((await conn.exec_driver_sql("SELECT paper_id, id FROM papers")).all())
-    assert floors == {  # UTC days, each with its smallest row id
-        "2026-11-01": rows["2411.00001"],
-        "2026-11-20": min(rows["2411.00002"], rows["2411.00003"]),
-    }
-    found = await store.search(parse("sparse experts"), since=day.replace(hour=0))
-    assert {p.id for p in found.papers} == {"2411.00002", "2411.00003"}
 
 
 def test_the_alembic_command_line_migrates_with_paperboy_s_own_drivers(tmp_path) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from bot.models import Author, Paper
 from bot.query import parse
-from bot.store import Database, PaperStore, UpsertResult
+from bot.search import SearchEngine
+from bot.store import PaperStore, UpsertResult
 from bot.store.driver import RawConnection
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -38,8 +39,8 @@ def full_paper(paper_id: str = "2503.00001", **changes: object) -> Paper:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-async def ids_for(store: PaperStore, query: str, **filters: object) -> list[str]:
-    return [p.id for p in (await store.search(parse(query), limit=50, **filters)).papers]
+async def ids_for(engine: SearchEngine, query: str, **filters: object) -> list[str]:
+    return [p.id for p in (await engine.search(parse(query), limit=50, **filters)).papers]
 
 
 async def test_round_trip_keeps_every_field(store: PaperStore, clock) -> None:
@@ -104,50 +105,28 @@ async def test_duplicates_in_one_batch_are_merged(store: PaperStore) -> None:
     assert stored.upvotes == 5 and stored.ai_summary and stored.github_repo
 
 
-async def test_text_change_reindexes_the_paper(store: PaperStore) -> None:
+async def test_text_change_reindexes_the_paper(store: PaperStore, engine) -> None:
     await store.upsert([full_paper()])
-    assert await ids_for(store, "mamba") == ["2503.00001"]
+    assert await ids_for(engine, "mamba") == ["2503.00001"]
     await store.upsert([full_paper(title="Transformers for weather", ai_keywords=("weather",))])
-    assert await ids_for(store, "mamba") == []
-    assert await ids_for(store, "title:weather") == ["2503.00001"]
-    assert await ids_for(store, '"state space"') == ["2503.00001"]  # abstract kept
-    assert await ids_for(store, "author:turing") == ["2503.00001"]
+    assert await ids_for(engine, "mamba") == []
+    assert await ids_for(engine, "title:weather") == ["2503.00001"]
+    assert await ids_for(engine, '"state space"') == ["2503.00001"]  # abstract kept
+    assert await ids_for(engine, "author:turing") == ["2503.00001"]
     await store.upsert([full_paper(authors=(Author("Grace Hopper"),))])
-    assert await ids_for(store, "author:turing") == []
-    assert await ids_for(store, "author:hopper") == ["2503.00001"]
+    assert await ids_for(engine, "author:turing") == []
+    assert await ids_for(engine, "author:hopper") == ["2503.00001"]
 
 
-async def _index_snapshot(db: Database) -> list[tuple]:
-    async with db.read() as conn:
-        if db.dialect == "sqlite":
-            sql = (
-                "SELECT 'all', id, block FROM papers_fts_data UNION ALL "
-                "SELECT 'head', id, block FROM papers_head_fts_data ORDER BY 1, 2"
-            )
-        else:
-            sql = "SELECT id, search::text, search_head::text FROM papers ORDER BY id"
-        return [tuple(r) for r in (await conn.exec_driver_sql(sql)).all()]
-
-
-async def test_counter_updates_leave_the_index_alone(store: PaperStore, database) -> None:
-    await store.upsert([full_paper(upvotes=12), full_paper("2503.00002", title="Other")])
-    before = await _index_snapshot(database)
-    # 12 -> 19 upvotes stays in the same upvote tier (10): nothing to re-index.
-    result = await store.upsert([full_paper(upvotes=19, comments=7, github_stars=5)])
-    assert result == UpsertResult(updated=1)
-    assert await _index_snapshot(database) == before
-    assert (await store.get("2503.00001")).upvotes == 19
-
-
-async def test_crossing_an_upvote_tier_updates_min_upvotes_searches(store: PaperStore) -> None:
+async def test_counter_updates_reach_min_upvotes_searches(store: PaperStore, engine) -> None:
     await store.upsert([full_paper(upvotes=12), full_paper("2503.00002", upvotes=60)])
-    assert await ids_for(store, "mamba", min_upvotes=50) == ["2503.00002"]
-    await store.upsert([full_paper(upvotes=99)])  # tier 10 -> 50
-    assert await ids_for(store, "mamba", min_upvotes=50) == ["2503.00001", "2503.00002"]
-    assert await ids_for(store, "mamba", min_upvotes=70) == ["2503.00001"]
+    assert await ids_for(engine, "mamba", min_upvotes=50) == ["2503.00002"]
+    assert await store.upsert([full_paper(upvotes=99)]) == UpsertResult(updated=1)
+    assert await ids_for(engine, "mamba", min_upvotes=50) == ["2503.00001", "2503.00002"]
+    assert await ids_for(engine, "mamba", min_upvotes=70) == ["2503.00001"]
     await store.upsert([full_paper(upvotes=4)])  # and back down (counts can drop)
-    assert await ids_for(store, "mamba", min_upvotes=10) == ["2503.00002"]
-    assert await ids_for(store, '"state space"', min_upvotes=1) == [
+    assert await ids_for(engine, "mamba", min_upvotes=10) == ["2503.00002"]
+    assert await ids_for(engine, '"state space"', min_upvotes=1) == [
         "2503.00002",
         "2503.00001",
     ]
@@ -227,7 +206,9 @@ async def test_count_and_latest_submitted_at(store: PaperStore) -> None:
     assert await store.latest_submitted_at() == T0 + timedelta(days=2)
 
 
-async def test_large_batches_span_several_transactions(store: PaperStore, monkeypatch) -> None:
+async def test_large_batches_span_several_transactions(
+    store: PaperStore, monkeypatch, engine
+) -> None:
     import bot.store.papers as papers_module
 
     monkeypatch.setattr(papers_module, "UPSERT_CHUNK", 7)
@@ -235,11 +216,11 @@ async def test_large_batches_span_several_transactions(store: PaperStore, monkey
     assert await store.upsert(iter(batch)) == UpsertResult(inserted=30)
     assert await store.count() == 30
     for i in (0, 6, 7, 29):
-        assert await ids_for(store, f"topic{i}") == [f"2503.{i:05d}"]
+        assert await ids_for(engine, f"topic{i}") == [f"2503.{i:05d}"]
     assert await store.upsert(batch[::-1]) == UpsertResult()
 
 
-async def test_concurrent_writers_and_readers_do_not_fail(store: PaperStore) -> None:
+async def test_concurrent_writers_and_readers_do_not_fail(store: PaperStore, engine) -> None:
     import asyncio
 
     batches = [
@@ -250,34 +231,32 @@ async def test_concurrent_writers_and_readers_do_not_fail(store: PaperStore) -> 
     async def search_while_writing() -> int:
         found = 0
         for _ in range(20):
-            found = len((await store.search(parse("paper"), limit=5)).papers)
+            found = len((await engine.search(parse("paper"), limit=5)).papers)
             await asyncio.sleep(0)
         return found
 
     results = await asyncio.gather(*(store.upsert(b) for b in batches), search_while_writing())
     assert [r.inserted for r in results[:4]] == [200] * 4
     assert await store.count() == 800
-    assert len(await ids_for(store, "batch3")) == 50  # limit=50 in ids_for
+    assert len(await ids_for(engine, "batch3")) == 50  # limit=50 in ids_for
 
 
-async def test_very_long_abstracts_are_indexed(store: PaperStore) -> None:
+async def test_very_long_abstracts_are_indexed(store: PaperStore, engine) -> None:
     words = " ".join(f"filler{i % 500}" for i in range(20_000))
     await store.upsert([full_paper(abstract=f"beginning {words} finale")])
-    assert await ids_for(store, "beginning") == ["2503.00001"]
-    assert await ids_for(store, "finale") == ["2503.00001"]
+    assert await ids_for(engine, "beginning") == ["2503.00001"]
+    assert await ids_for(engine, "finale") == ["2503.00001"]
 
 
-async def test_reindex_rebuilds_from_the_papers_table(store: PaperStore, database) -> None:
-    from bot.store import reindex
-
+async def test_a_rebuilt_index_keeps_following_updates(store: PaperStore, engine) -> None:
     await store.upsert([full_paper(), full_paper("2503.00002", title="Weather transformers")])
-    assert await reindex(database) == 2
-    assert await ids_for(store, "mamba") == ["2503.00001"]
-    assert await ids_for(store, "weather") == ["2503.00002"]
+    assert await engine.rebuild() == 2
+    assert await ids_for(engine, "mamba") == ["2503.00001"]
+    assert await ids_for(engine, "weather") == ["2503.00002"]
     # updates after a rebuild still find and replace the right index entries
     await store.upsert([full_paper(title="Quantum annealing")])
-    assert await ids_for(store, "mamba") == []
-    assert await ids_for(store, "quantum") == ["2503.00001"]
+    assert await ids_for(engine, "mamba") == []
+    assert await ids_for(engine, "quantum") == ["2503.00001"]
 
 
 async def test_seen_since_returns_papers_first_seen_after(store: PaperStore, clock) -> None:
@@ -329,10 +308,8 @@ async def test_an_unavailable_database_raises_instead_of_skipping(store, monkeyp
         raise error
 
     # The database itself fails inside upsert_chunk (encoding the rows went fine): the
-    # error must reach the caller, not be taken for a refused paper and skipped. (Rows
-    # go through executemany, or in native batches on SQLite.)
-    for method in ("executemany", "execute_rows", "execute_batches"):
-        monkeypatch.setattr(RawConnection, method, locked)
+    # error must reach the caller, not be taken for a refused paper and skipped.
+    monkeypatch.setattr(RawConnection, "executemany", locked)
     with pytest.raises(type(error)) as raised:
         await store.upsert([full_paper("2503.00001"), full_paper("2503.00002")])
     assert raised.value is error
@@ -372,7 +349,7 @@ async def test_an_arxiv_record_only_fills_gaps_in_a_hugging_face_paper(store) ->
 
 
 async def test_since_searches_find_a_paper_whose_date_moved_into_the_window(
-    store: PaperStore,
+    store: PaperStore, engine
 ) -> None:
     from datetime import timedelta
 
@@ -382,16 +359,16 @@ async def test_since_searches_find_a_paper_whose_date_moved_into_the_window(
     later = old.submitted_at + timedelta(days=30)
     await store.upsert([replace(p, submitted_at=later) for p in newer])
     since = later - timedelta(hours=1)
-    assert "2503.00001" not in await ids_for(store, "mamba", since=since)
+    assert "2503.00001" not in await ids_for(engine, "mamba", since=since)
     # The oldest row is re-dated into the window: the date floor must follow it.
     await store.upsert([replace(old, submitted_at=later + timedelta(days=1))])
-    found = await ids_for(store, "mamba", since=since)
+    found = await ids_for(engine, "mamba", since=since)
     assert found[0] == "2503.00001" and len(found) == 21  # newest day first
-    assert await ids_for(store, "mamba", since=later + timedelta(days=5)) == []
+    assert await ids_for(engine, "mamba", since=later + timedelta(days=5)) == []
 
 
 async def test_since_goes_by_the_submitted_day_before_the_published_one(
-    store: PaperStore,
+    store: PaperStore, engine
 ) -> None:
     # The oldest row's submitted day is the newest of all: its date floor must be kept
     # under that day, not under its (much older) publication day.
@@ -400,10 +377,10 @@ async def test_since_goes_by_the_submitted_day_before_the_published_one(
     )
     dated = [full_paper(f"2503.{n:05d}", published_at=None) for n in range(2, 5)]
     await store.upsert([late, *dated])
-    assert await ids_for(store, "mamba", since=T0 + timedelta(days=8)) == ["2503.00001"]
+    assert await ids_for(engine, "mamba", since=T0 + timedelta(days=8)) == ["2503.00001"]
     undated = full_paper("2503.00009", published_at=T0 + timedelta(days=20), submitted_at=None)
     await store.upsert([undated])
-    assert await ids_for(store, "mamba", since=T0 + timedelta(days=15)) == ["2503.00009"]
+    assert await ids_for(engine, "mamba", since=T0 + timedelta(days=15)) == ["2503.00009"]
 
 
 async def test_driver_statements_belong_to_the_write_transaction(database) -> None:

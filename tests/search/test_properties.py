@@ -1,8 +1,9 @@
 """Properties: any input is safe, and search agrees with a brute-force evaluation.
 
-The brute-force side uses ``bot.query.matches`` (what keyword watches evaluate) over
-every paper: a search returns exactly the papers a watch with the same query would fire
-on, in the order ``rank_key`` defines.
+The brute-force side evaluates the query AST over every paper's analyzed fields
+(``bot.query.term_matches``, what keyword watches use): a search's candidates are
+exactly the papers matching some group of the query and no excluded term, its full
+matches exactly those a watch would fire on, and its order the one its scores give.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.models import Author, Paper
-from bot.query import Query, QueryError, index_fields, matches, parse, to_fts5, to_tsquery
+from bot.query import Query, QueryError, index_fields, matches, parse, term_matches
+from bot.search import SearchEngine
+from bot.search.lexical import Filters
 from bot.store import Database, PaperStore
-from bot.store.fulltext import fts5_match, tsquery_text
-from bot.store.ranking import rank_key
-from bot.store.writer import FTS_TABLES
 
 DB_SETTINGS = settings(
     max_examples=60,
@@ -85,36 +85,35 @@ def build_papers(specs: list[tuple]) -> list[Paper]:
 
 
 async def reset(db: Database) -> None:
+    """Empty the papers table (the deletions reach the index through the change feed)."""
     async with db.write() as conn:
         await conn.exec_driver_sql("DELETE FROM papers")
-        await conn.exec_driver_sql("DELETE FROM paper_day_floors")
-        if db.dialect == "sqlite":
-            for table in FTS_TABLES:
-                await conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
 
 
-def brute_force(query, papers: list[Paper], keep=lambda paper: True) -> tuple[list[str], bool]:
-    keyed, full_ids, watch_ids = [], set(), set()
-    for row_id, paper in enumerate(papers, start=1):
-        if not keep(paper):
-            continue
+def candidates(query: Query, papers: list[Paper], keep=lambda paper: True) -> set[str]:
+    """The papers matching some group of ``query`` and none of its excluded terms."""
+    found = set()
+    for paper in papers:
         fields = {c: v.split() for c, v in index_fields(paper).items()}
-        if matches(query, fields):
-            watch_ids.add(paper.id)
-        key = rank_key(query, fields, paper, row_id)
-        if key is not None:
-            keyed.append((key, paper.id))
-            if -key[0] == len(query.groups):
-                full_ids.add(paper.id)
-    assert full_ids == watch_ids  # the ranking's notion of a full match is the watch's
-    if full_ids:
-        return [i for k, i in sorted(keyed) if i in full_ids], False
-    return [i for _, i in sorted(keyed)], bool(keyed)
+        if not keep(paper) or any(term_matches(t, fields) for t in query.excluded):
+            continue
+        if any(any(term_matches(t, fields) for t in group) for group in query.groups):
+            found.add(paper.id)
+    return found
+
+
+def full_matches(query: Query, papers: list[Paper], keep=lambda paper: True) -> set[str]:
+    """The papers a watch with ``query`` fires on."""
+    return {
+        p.id
+        for p in papers
+        if keep(p) and matches(query, {c: v.split() for c, v in index_fields(p).items()})
+    }
 
 
 async def stored_example(
-    database: Database, specs: list[tuple], source: str
-) -> tuple[Query, list[Paper], PaperStore]:
+    database: Database, engine: SearchEngine, specs: list[tuple], source: str
+) -> tuple[Query, list[Paper]]:
     """The example's query (examples that do not parse are rejected) and its papers,
     stored in a freshly emptied ``database``."""
     try:
@@ -123,19 +122,34 @@ async def stored_example(
         assume(False)
     await reset(database)
     papers = build_papers(specs)
-    store = PaperStore(database)
-    await store.upsert(papers)
-    return query, papers, store
+    await engine.store.upsert(papers)
+    await engine.catch_up()
+    return query, papers
+
+
+async def check_search(engine: SearchEngine, query: Query, papers, keep, **filters) -> None:
+    result = await engine.search(query, limit=100, **filters)
+    expected = candidates(query, papers, keep)
+    assert {p.id for p in result.papers} == expected
+    assert len(result.papers) == len(expected)
+    full = full_matches(query, papers, keep)
+    assert result.partial == (bool(expected) and not full)
+    # The order is the scores' order, and every page is a slice of it.
+    hits = engine.lexical.index.ranked(query, Filters(**filters), limit=100, today=T0)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    paged = []
+    for offset in range(0, len(expected), 3):
+        page = await engine.search(query, limit=3, offset=offset, **filters)
+        paged.extend(p.id for p in page.papers)
+    assert paged == [p.id for p in result.papers]
 
 
 @DB_SETTINGS
 @given(specs=papers_strategy, source=query_strategy)
-async def test_search_equals_brute_force(database: Database, specs, source) -> None:
-    query, papers, store = await stored_example(database, specs, source)
-    expected, expected_partial = brute_force(query, papers)
-    result = await store.search(query, limit=100)
-    assert [p.id for p in result.papers] == expected
-    assert result.partial == expected_partial
+async def test_search_agrees_with_brute_force(database: Database, engine, specs, source) -> None:
+    query, papers = await stored_example(database, engine, specs, source)
+    await check_search(engine, query, papers, lambda paper: True)
+    assert {p.id for p in await engine.full_matches(query)} == full_matches(query, papers)
 
 
 @DB_SETTINGS
@@ -145,26 +159,22 @@ async def test_search_equals_brute_force(database: Database, specs, source) -> N
     min_upvotes=st.one_of(st.none(), st.integers(0, 7)),
     since_day=st.one_of(st.none(), st.integers(0, 5)),
 )
-async def test_filtered_search_equals_brute_force(
-    database: Database, specs, source, min_upvotes, since_day
+async def test_filtered_search_agrees_with_brute_force(
+    database: Database, engine, specs, source, min_upvotes, since_day
 ) -> None:
-    query, papers, store = await stored_example(database, specs, source)
+    query, papers = await stored_example(database, engine, specs, source)
     since = None if since_day is None else T0 + timedelta(days=since_day)
 
     def keep(paper: Paper) -> bool:
         votes_ok = not min_upvotes or (paper.upvotes or 0) >= min_upvotes
         return votes_ok and (since is None or paper.submitted_at >= since)
 
-    expected, expected_partial = brute_force(query, papers, keep)
-    result = await store.search(query, limit=100, min_upvotes=min_upvotes, since=since)
-    assert [p.id for p in result.papers] == expected
-    assert result.partial == expected_partial
+    await check_search(engine, query, papers, keep, min_upvotes=min_upvotes, since=since)
 
 
 @DB_SETTINGS
 @given(source=st.text(max_size=400) | query_strategy)
-async def test_any_input_parses_or_explains_and_runs(database: Database, source) -> None:
-    store = PaperStore(database)
+async def test_any_input_parses_or_explains_and_runs(store: PaperStore, engine, source) -> None:
     if await store.count() == 0:
         await store.upsert(build_papers([("Mamba state space", "video diffusion", [], [], 1, 0)]))
     try:
@@ -172,16 +182,5 @@ async def test_any_input_parses_or_explains_and_runs(database: Database, source)
     except QueryError as exc:
         assert str(exc)
         return
-    result = await store.search(query, limit=5, offset=1, min_upvotes=1, since=T0)
+    result = await engine.search(query, limit=5, offset=1, min_upvotes=1, since=T0)
     assert len(result.papers) <= 5
-
-
-@settings(max_examples=200, deadline=None)
-@given(source=st.text(max_size=200) | query_strategy)
-def test_tier_compilers_default_to_the_query_modules(source) -> None:
-    try:
-        query = parse(source)
-    except QueryError:
-        return
-    assert fts5_match(query) == to_fts5(query)
-    assert tsquery_text(query) == to_tsquery(query)

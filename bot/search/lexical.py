@@ -1,0 +1,313 @@
+"""The lexical index: papers in tantivy, queries compiled from the query language's AST.
+
+tantivy (BM25, block-max WAND top-k, phrase queries, segment merging) holds one
+document per paper: its fields pre-analyzed by :mod:`bot.terms` (and so split on
+spaces here, never analyzed again), its row id, upvotes and date as fast fields. Queries
+are built as tantivy query objects from :class:`bot.query.Query`, never as query text,
+so user input cannot reach any syntax. The same analyzed terms are what keyword watches
+match (:func:`bot.query.matches`): a paper is a *full match* here exactly when a watch
+with the query fires on it.
+
+The index is derived data: :mod:`bot.search.sync` fills it from the database's change
+feed and may delete and rebuild it at any time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import tantivy
+from tantivy import Occur, Query
+
+from bot import query as q
+from bot.models import Paper
+from bot.search.ranking import FIELD_BOOSTS, MAX_PRIOR, epoch_day, prior
+from bot.terms import ANALYZER_VERSION
+
+log = logging.getLogger(__name__)
+
+# Bump when the documents or the schema change: an index of another version is rebuilt.
+SCHEMA_VERSION = 1
+VERSION = f"{SCHEMA_VERSION}.{ANALYZER_VERSION}"
+TOKENIZER = "paperboy_terms"  # whitespace only: the text is bot.terms output already
+TEXT_COLUMNS = q.INDEX_COLUMNS
+WRITER_HEAP_BYTES = 64_000_000
+POOL_MIN = 50  # candidates fetched for the first ranking pass
+
+
+class IndexBusy(RuntimeError):
+    """Another process holds this index's writer (a running bot keeps it up to date)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Conditions on papers that narrow a search without scoring: a Daily Papers date
+    (else arXiv date) at or after ``since``, at least ``min_upvotes`` upvotes."""
+
+    since: datetime | None = None
+    min_upvotes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A paper found: its row id and its final score (lexical score times prior)."""
+
+    row_id: int
+    score: float
+
+
+def build_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    for column in TEXT_COLUMNS:
+        builder.add_text_field(column, tokenizer_name=TOKENIZER)
+    builder.add_integer_field("row", indexed=True, fast=True)
+    builder.add_integer_field("upvotes", fast=True)
+    builder.add_integer_field("when_us", fast=True)  # Daily Papers date, else arXiv date
+    return builder.build()
+
+
+def _microseconds(when: datetime) -> int:
+    return math.floor(when.timestamp() * 1_000_000)
+
+
+def document(row_id: int, paper: Paper) -> tantivy.Document:
+    """The index document of a stored paper."""
+    doc = tantivy.Document()
+    for column, text in q.index_fields(paper).items():
+        if text:
+            doc.add_text(column, text)
+    doc.add_integer("row", row_id)
+    doc.add_integer("upvotes", max(0, min(paper.upvotes or 0, 2**62)))
+    when = paper.submitted_at or paper.published_at
+    if when is not None:
+        doc.add_integer("when_us", _microseconds(when))
+    return doc
+
+
+# --- queries ---------------------------------------------------------------------------
+
+
+def _in_column(schema: tantivy.Schema, term: q.Term, column: str) -> Query:
+    if term.is_phrase:
+        return Query.phrase_query(schema, column, list(term.terms))
+    return Query.term_query(schema, column, term.terms[0])
+
+
+def _term(schema: tantivy.Schema, term: q.Term) -> Query:
+    """``term`` in any of its columns, each weighted by its field boost."""
+    parts = [
+        Query.boost_query(_in_column(schema, term, column), FIELD_BOOSTS[column])
+        for column in q.FIELD_COLUMNS[term.field]
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return Query.boolean_query([(Occur.Should, part) for part in parts])
+
+
+def _group(schema: tantivy.Schema, group: Sequence[q.Term]) -> Query:
+    if len(group) == 1:
+        return _term(schema, group[0])
+    return Query.boolean_query([(Occur.Should, _term(schema, t)) for t in group])
+
+
+def _filters(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur, Query]]:
+    clauses = []
+    if filters.since is not None:
+        since = Query.range_query(
+            schema, "when_us", tantivy.FieldType.Integer, _microseconds(filters.since), None
+        )
+        clauses.append((Occur.Must, Query.const_score_query(since, 0.0)))
+    if filters.min_upvotes:
+        votes = Query.range_query(
+            schema, "upvotes", tantivy.FieldType.Integer, filters.min_upvotes, None
+        )
+        clauses.append((Occur.Must, Query.const_score_query(votes, 0.0)))
+    return clauses
+
+
+def ranking_query(schema: tantivy.Schema, query: q.Query, filters: Filters) -> Query:
+    """Papers matching any group of ``query`` (and no excluded term), scored by BM25."""
+    groups = [_group(schema, g) for g in query.groups]
+    positive = (
+        groups[0] if len(groups) == 1 else Query.boolean_query([(Occur.Should, g) for g in groups])
+    )
+    return _combine(schema, positive, query, filters)
+
+
+def matching_query(schema: tantivy.Schema, query: q.Query, filters: Filters) -> Query:
+    """Papers matching every group of ``query`` (and no excluded term): full matches."""
+    groups = [_group(schema, g) for g in query.groups]
+    positive = (
+        groups[0] if len(groups) == 1 else Query.boolean_query([(Occur.Must, g) for g in groups])
+    )
+    return _combine(schema, positive, query, filters)
+
+
+def _combine(schema: tantivy.Schema, positive: Query, query: q.Query, filters: Filters) -> Query:
+    clauses = [(Occur.Must, positive), *_filters(schema, filters)]
+    clauses += [(Occur.MustNot, _term(schema, t)) for t in query.excluded]
+    if len(clauses) == 1:
+        return positive
+    return Query.boolean_query(clauses)
+
+
+# --- the index -------------------------------------------------------------------------
+
+
+class LexicalIndex:
+    """A tantivy index of papers at ``path`` (created if missing; in memory if None).
+
+    Writing (:meth:`apply`, :meth:`commit`) takes the index's writer, which one process
+    holds at a time (:class:`IndexBusy` otherwise); searching never waits for it. The
+    methods block: call them from a worker thread.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.schema = build_schema()
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+            self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        else:
+            self.index = tantivy.Index(self.schema)
+        self.index.register_tokenizer(
+            TOKENIZER, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+        )
+        self._writer: tantivy.IndexWriter | None = None
+        self._searcher = self.index.searcher()
+
+    @staticmethod
+    def exists(path: Path) -> bool:
+        """Whether ``path`` holds a tantivy index (it may still be unreadable)."""
+        return path.is_dir() and tantivy.Index.exists(str(path))
+
+    # --- writing ---
+
+    def _writer_or_busy(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            try:
+                self._writer = self.index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
+            except ValueError as exc:
+                if "LockBusy" in str(exc):
+                    raise IndexBusy(f"the search index at {self.path} is being written") from exc
+                raise
+        return self._writer
+
+    def apply(self, changes: Iterable[tuple[int, Paper | None]]) -> int:
+        """Index ``(row id, paper)`` pairs (a paper stored or changed), or remove the row
+        (paper None), in order. Visible to searches after :meth:`commit`."""
+        writer = self._writer_or_busy()
+        done = 0
+        for row_id, paper in changes:
+            writer.delete_documents_by_term("row", row_id)
+            if paper is not None:
+                writer.add_document(document(row_id, paper))
+            done += 1
+        return done
+
+    def clear(self) -> None:
+        """Remove every document (visible after :meth:`commit`)."""
+        self._writer_or_busy().delete_all_documents()
+
+    def commit(self) -> None:
+        """Make everything applied so far durable and visible to searches."""
+        if self._writer is None:
+            return
+        self._writer.commit()
+        self.reload()
+
+    def reload(self) -> None:
+        """See the latest commit (also one made by another process)."""
+        self.index.reload()
+        self._searcher = self.index.searcher()
+
+    def close(self) -> None:
+        """Give the writer back (uncommitted changes are dropped)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.rollback()
+            del writer
+
+    # --- reading ---
+
+    @property
+    def size(self) -> int:
+        """Papers in the index (as of the last commit or reload)."""
+        return int(self._searcher.num_docs)
+
+    def _hits(self, query: Query, limit: int) -> list[tuple[float, int, int, int | None]]:
+        searcher = self._searcher
+        found = searcher.search(query, limit, count=False).hits
+        if not found:
+            return []
+        addresses = [address for _, address in found]
+        rows = searcher.fast_field_values("row", addresses)
+        votes = searcher.fast_field_values("upvotes", addresses)
+        when = searcher.fast_field_values("when_us", addresses)
+        return [
+            (float(score), int(row), int(v or 0), None if w is None else int(w))  # type: ignore[arg-type]
+            for (score, _), row, v, w in zip(found, rows, votes, when, strict=True)
+        ]
+
+    def ranked(self, query: q.Query, filters: Filters, *, limit: int, today: datetime) -> list[Hit]:
+        """The ``limit`` best papers for ``query`` by the formula of
+        :mod:`bot.search.ranking`, best first.
+
+        tantivy finds the best lexical scores with its top-k pruning; priors can raise a
+        score by at most ``MAX_PRIOR``, so once the ``limit``-th final score beats the
+        lowest lexical score fetched times ``MAX_PRIOR``, no paper left out could enter:
+        otherwise the pool grows (x4) and the pass repeats."""
+        if limit <= 0:
+            return []
+        compiled = ranking_query(self.schema, query, filters)
+        reference = epoch_day(today) or 0
+        pool = max(POOL_MIN, 2 * limit)
+        while True:
+            found = self._hits(compiled, pool)
+            hits = sorted(
+                (
+                    Hit(row, score * prior(votes, _day(when), reference))
+                    for score, row, votes, when in found
+                ),
+                key=lambda h: (-h.score, -h.row_id),
+            )
+            exhausted = len(found) < pool
+            if exhausted or len(hits) < limit:
+                return hits[:limit]
+            if hits[limit - 1].score > found[-1][0] * MAX_PRIOR:
+                return hits[:limit]
+            pool *= 4
+
+    def full_matches(self, query: q.Query, filters: Filters, *, limit: int) -> list[int]:
+        """Row ids of up to ``limit`` papers matching every group of ``query``."""
+        if limit <= 0:
+            return []
+        found = self._hits(matching_query(self.schema, query, filters), limit)
+        return [row for _, row, _, _ in found]
+
+    def count_matching(self, query: q.Query, filters: Filters) -> int:
+        """How many papers match every group of ``query`` (what a watch would fire on)."""
+        result = self._searcher.search(matching_query(self.schema, query, filters), 1, count=True)
+        return int(result.count or 0)  # type: ignore[attr-defined]  # not in tantivy's stub
+
+
+def _day(when_us: int | None) -> int | None:
+    return None if when_us is None else math.floor(when_us / 86_400_000_000)
+
+
+__all__ = [
+    "TEXT_COLUMNS",
+    "VERSION",
+    "Filters",
+    "Hit",
+    "IndexBusy",
+    "LexicalIndex",
+    "document",
+    "matching_query",
+    "ranking_query",
+]
