@@ -17,6 +17,7 @@ from pathlib import Path
 # JSON-serialisable dict. Add new benchmarks here.
 BENCHMARKS: dict[str, str] = {
     "store": "bench.bench_store:run",
+    "relevance": "bench.bench_relevance:run",
     "slack": "bench.bench_slack:run",
     "watches": "bench.bench_watches:run",
     "fanout": "bench.bench_fanout:run",

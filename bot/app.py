@@ -12,7 +12,7 @@ import gc
 import importlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from bot.poller import Poller, PollResult
 from bot.ports import ChatAdapter
 from bot.scheduler import Scheduler
 from bot.search import SearchEngine
+from bot.search.embedding import Embedder, FastEmbedder
 from bot.sources.arxiv import ArxivSource, unknown_categories
 from bot.sources.huggingface import HuggingFaceSource
 from bot.store import Database, PaperStore
@@ -114,9 +115,34 @@ def search_directory(settings: Settings) -> Path | None:
     return settings.data_dir / "search"
 
 
-async def open_search(settings: Settings, store: PaperStore) -> SearchEngine:
-    """The search engine over ``store``, its indexes opened (not yet caught up)."""
-    return await SearchEngine(store, search_directory(settings)).open()
+def embedding_model(settings: Settings, *, download: bool) -> Callable[[], Embedder] | None:
+    """What loads the configured embedding model (None: semantic search is off);
+    ``download``: fetch it when it is not on disk yet."""
+    if not settings.semantic_search:
+        return None
+
+    def load() -> Embedder:
+        # One ONNX Runtime thread: embedding a backlog leaves the other core to the bot.
+        return FastEmbedder(
+            settings.embedding_model,
+            cache_dir=settings.data_dir / "models",
+            model_path=settings.embedding_model_path,
+            threads=1,
+            download=download,
+        )
+
+    return load
+
+
+async def open_search(
+    settings: Settings, store: PaperStore, *, model: str = "download"
+) -> SearchEngine:
+    """The search engine over ``store``, its indexes opened (not yet caught up) and the
+    embedding model loading in the background. ``model``: ``download`` (fetch it if
+    needed: the bot), ``local`` (only if on disk: a quick command) or ``none``."""
+    load = None if model == "none" else embedding_model(settings, download=model == "download")
+    engine = SearchEngine(store, search_directory(settings), embedder=load)
+    return await engine.open()
 
 
 def build_source(settings: Settings) -> HuggingFaceSource:

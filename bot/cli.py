@@ -330,7 +330,7 @@ def search(
     async def main() -> Any:
         db, store = await open_store(settings)
         try:
-            engine = await open_indexed(settings, store)
+            engine = await open_indexed(settings, store, semantic=True)
             try:
                 return await engine.search(
                     parsed, limit=limit, since=since_at, min_upvotes=min_upvotes
@@ -471,8 +471,10 @@ def status() -> None:
         try:
             subs = await SubscriptionStore(db).all()
             outbox = Outbox(db)
-            engine = await open_search(settings, store)
+            engine = await open_search(settings, store, model="local")
             try:
+                await engine.semantic.wait_loaded()
+                await engine.semantic.refresh(force=True)
                 search_status = await engine.status()
             finally:
                 await engine.close()
@@ -498,7 +500,8 @@ def status() -> None:
     out.print(table if subs else "No subscriptions yet.")
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing yet"
     out.print(f"Deliveries: {summary}")
-    out.print(describe_search(search_status))
+    for line in describe_search(search_status):
+        out.print(line)
     if recent:
         posts = Table(title="Latest deliveries")
         for column in ("when", "to", "kind", "papers", "status", "error"):

@@ -108,6 +108,23 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Seconds a search may wait for the remote fallback."
     )
 
+    # --- semantic search ---
+    semantic_search: bool = Field(
+        default=True,
+        description="Embed papers and rank searches by meaning too (hybrid with the words), "
+        "and answer /papers similar. Off: search by words alone.",
+    )
+    embedding_model: str = Field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        description="fastembed model that embeds papers and queries; downloaded once into "
+        "the data directory's models/ folder.",
+    )
+    embedding_model_path: Path | None = Field(
+        default=None,
+        description="A folder holding the model's files (model.onnx, tokenizer.json, ...), "
+        "for installs without network access; the model name then says which model it is.",
+    )
+
     # --- digest defaults ---
     digest_top: int = Field(
         default=10,

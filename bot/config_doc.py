@@ -18,6 +18,7 @@ from bot.config import Settings, default_data_dir
 SECTIONS = {
     "data_dir": "Storage",
     "hf_api_url": "Hugging Face",
+    "semantic_search": "Semantic search",
     "digest_top": "Digests",
     "adapters": "Chat platforms (with no token configured, the console adapter runs)",
     "http_host": "HTTP server (health checks, Slack HTTP mode)",

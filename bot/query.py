@@ -185,6 +185,12 @@ def parse(source: str) -> Query:
 # --- evaluation against one paper (watches) ----------------------------------------
 
 
+def free_text(query: Query) -> str:
+    """The words of ``query``'s unfielded terms as typed: what its meaning is read from
+    (``author:`` and ``title:`` terms, and exclusions, are conditions on words)."""
+    return " ".join(t.text for t in query.terms if t.field is Field.ANY and t.text)
+
+
 def index_fields(paper: Paper) -> dict[str, str]:
     """The analyzed text of each indexed column, exactly as the store indexes it."""
     return {
@@ -233,6 +239,7 @@ __all__ = [
     "QueryError",
     "Term",
     "contains_phrase",
+    "free_text",
     "index_fields",
     "matches",
     "paper_terms",

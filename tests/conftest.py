@@ -25,6 +25,9 @@ from bot.search import SearchEngine
 from bot.store import Database, PaperStore
 
 PG_URL = os.environ.get("PAPERBOY_TEST_DATABASE_URL")
+# No test may reach a model hub: semantic search is off unless a test sets it up with
+# the tiny model of tests/fakes/tiny_model.py.
+os.environ["PAPERBOY_SEMANTIC_SEARCH"] = "false"
 SEED_CORPUS = Path(__file__).parent / "fixtures" / "hf_daily_papers_seed.json"
 
 DATABASE_PARAMS = [

@@ -34,6 +34,7 @@ def _env(data_dir, overrides):
         PAPERBOY_DATA_DIR=str(data_dir),
         PAPERBOY_HF_API_URL="http://127.0.0.1:9",  # never the internet
         PAPERBOY_LOG_LEVEL="WARNING",
+        PAPERBOY_SEMANTIC_SEARCH="false",
     )
     env.update(overrides)
     return env

@@ -1,8 +1,11 @@
 """The lexical index: papers in tantivy, queries compiled from the query language's AST.
 
 tantivy (BM25, block-max WAND top-k, phrase queries, segment merging) holds one
-document per paper: its fields pre-analyzed by :mod:`bot.terms` (and so split on
-spaces here, never analyzed again), its row id, upvotes and date as fast fields. Queries
+document per paper, pre-analyzed by :mod:`bot.terms` (and so split on spaces here,
+never analyzed again): ``all`` (title, keywords, AI summary and abstract, a ``|``
+between them so that no phrase runs from one into the next), ``title`` and ``extra``
+(keywords and AI summary) again for their boosts, ``authors``; its row id, upvotes and
+date as fast fields. Queries
 are built as tantivy query objects from :class:`bot.query.Query`, never as query text,
 so user input cannot reach any syntax. The same analyzed terms are what keyword watches
 match (:func:`bot.query.matches`): a paper is a *full match* here exactly when a watch
@@ -26,16 +29,25 @@ from tantivy import Occur, Query
 
 from bot import query as q
 from bot.models import Paper
-from bot.search.ranking import FIELD_BOOSTS, MAX_PRIOR, epoch_day, prior
+from bot.search.ranking import (
+    EXTRA_BOOST,
+    MAX_PRIOR,
+    TITLE_BOOST,
+    Candidate,
+    Hit,
+    epoch_day,
+    lexical_only,
+)
 from bot.terms import ANALYZER_VERSION
 
 log = logging.getLogger(__name__)
 
 # Bump when the documents or the schema change: an index of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VERSION = f"{SCHEMA_VERSION}.{ANALYZER_VERSION}"
 TOKENIZER = "paperboy_terms"  # whitespace only: the text is bot.terms output already
-TEXT_COLUMNS = q.INDEX_COLUMNS
+TEXT_FIELDS = ("all", "title", "extra", "authors")
+COLUMN_BREAK = " | "  # never a query term (bot.terms emits letters and digits only)
 WRITER_HEAP_BYTES = 64_000_000
 POOL_MIN = 50  # candidates fetched for the first ranking pass
 
@@ -53,18 +65,10 @@ class Filters:
     min_upvotes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A paper found: its row id and its final score (lexical score times prior)."""
-
-    row_id: int
-    score: float
-
-
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    for column in TEXT_COLUMNS:
-        builder.add_text_field(column, tokenizer_name=TOKENIZER)
+    for field in TEXT_FIELDS:
+        builder.add_text_field(field, tokenizer_name=TOKENIZER)
     builder.add_integer_field("row", indexed=True, fast=True)
     builder.add_integer_field("upvotes", fast=True)
     builder.add_integer_field("when_us", fast=True)  # Daily Papers date, else arXiv date
@@ -78,9 +82,11 @@ def _microseconds(when: datetime) -> int:
 def document(row_id: int, paper: Paper) -> tantivy.Document:
     """The index document of a stored paper."""
     doc = tantivy.Document()
-    for column, text in q.index_fields(paper).items():
-        if text:
-            doc.add_text(column, text)
+    columns = q.index_fields(paper)
+    doc.add_text("all", COLUMN_BREAK.join(columns[c] for c in q.FIELD_COLUMNS[q.Field.ANY]))
+    doc.add_text("title", columns["title"])
+    doc.add_text("extra", COLUMN_BREAK.join((columns["keywords"], columns["summary"])))
+    doc.add_text("authors", columns["authors"])
     doc.add_integer("row", row_id)
     doc.add_integer("upvotes", max(0, min(paper.upvotes or 0, 2**62)))
     when = paper.submitted_at or paper.published_at
@@ -92,21 +98,34 @@ def document(row_id: int, paper: Paper) -> tantivy.Document:
 # --- queries ---------------------------------------------------------------------------
 
 
-def _in_column(schema: tantivy.Schema, term: q.Term, column: str) -> Query:
+def _in_field(schema: tantivy.Schema, term: q.Term, field: str) -> Query:
     if term.is_phrase:
-        return Query.phrase_query(schema, column, list(term.terms))
-    return Query.term_query(schema, column, term.terms[0])
+        return Query.phrase_query(schema, field, list(term.terms))
+    return Query.term_query(schema, field, term.terms[0])
 
 
-def _term(schema: tantivy.Schema, term: q.Term) -> Query:
-    """``term`` in any of its columns, each weighted by its field boost."""
-    parts = [
-        Query.boost_query(_in_column(schema, term, column), FIELD_BOOSTS[column])
-        for column in q.FIELD_COLUMNS[term.field]
-    ]
-    if len(parts) == 1:
-        return parts[0]
-    return Query.boolean_query([(Occur.Should, part) for part in parts])
+# Where a term of each field restriction is looked for: (index field, boost). The first
+# decides whether a paper matches; the others only add to its score.
+_FIELDS: dict[q.Field, tuple[tuple[str, float], ...]] = {
+    q.Field.ANY: (("all", 1.0), ("title", TITLE_BOOST), ("extra", EXTRA_BOOST)),
+    q.Field.TITLE: (("title", 1.0),),
+    q.Field.AUTHOR: (("authors", 1.0),),
+}
+
+
+def _term(schema: tantivy.Schema, term: q.Term, *, scored: bool = True) -> Query:
+    """``term`` where its field restriction looks (with the boosts, when ``scored``)."""
+    fields = _FIELDS[term.field]
+    if not scored or len(fields) == 1:
+        return _in_field(schema, term, fields[0][0])
+    return Query.boolean_query(
+        [
+            (Occur.Should, _in_field(schema, term, field))
+            if boost == 1.0
+            else (Occur.Should, Query.boost_query(_in_field(schema, term, field), boost))
+            for field, boost in fields
+        ]
+    )
 
 
 def _group(schema: tantivy.Schema, group: Sequence[q.Term]) -> Query:
@@ -150,7 +169,7 @@ def matching_query(schema: tantivy.Schema, query: q.Query, filters: Filters) -> 
 
 def _combine(schema: tantivy.Schema, positive: Query, query: q.Query, filters: Filters) -> Query:
     clauses = [(Occur.Must, positive), *_filters(schema, filters)]
-    clauses += [(Occur.MustNot, _term(schema, t)) for t in query.excluded]
+    clauses += [(Occur.MustNot, _term(schema, t, scored=False)) for t in query.excluded]
     if len(clauses) == 1:
         return positive
     return Query.boolean_query(clauses)
@@ -240,7 +259,7 @@ class LexicalIndex:
         """Papers in the index (as of the last commit or reload)."""
         return int(self._searcher.num_docs)
 
-    def _hits(self, query: Query, limit: int) -> list[tuple[float, int, int, int | None]]:
+    def _candidates(self, query: Query, limit: int) -> list[Candidate]:
         searcher = self._searcher
         found = searcher.search(query, limit, count=False).hits
         if not found:
@@ -250,13 +269,17 @@ class LexicalIndex:
         votes = searcher.fast_field_values("upvotes", addresses)
         when = searcher.fast_field_values("when_us", addresses)
         return [
-            (float(score), int(row), int(v or 0), None if w is None else int(w))  # type: ignore[arg-type]
+            Candidate(int(row), float(score), None, int(v or 0), None if w is None else int(w))  # type: ignore[arg-type]
             for (score, _), row, v, w in zip(found, rows, votes, when, strict=True)
         ]
 
+    def pool(self, query: q.Query, filters: Filters, *, size: int) -> list[Candidate]:
+        """The ``size`` papers with the best lexical scores for ``query``, best first."""
+        return self._candidates(ranking_query(self.schema, query, filters), size)
+
     def ranked(self, query: q.Query, filters: Filters, *, limit: int, today: datetime) -> list[Hit]:
-        """The ``limit`` best papers for ``query`` by the formula of
-        :mod:`bot.search.ranking`, best first.
+        """The ``limit`` best papers for ``query`` by lexical score and prior
+        (:mod:`bot.search.ranking`), best first.
 
         tantivy finds the best lexical scores with its top-k pruning; priors can raise a
         score by at most ``MAX_PRIOR``, so once the ``limit``-th final score beats the
@@ -266,29 +289,35 @@ class LexicalIndex:
             return []
         compiled = ranking_query(self.schema, query, filters)
         reference = epoch_day(today) or 0
-        pool = max(POOL_MIN, 2 * limit)
+        size = max(POOL_MIN, 2 * limit)
         while True:
-            found = self._hits(compiled, pool)
-            hits = sorted(
-                (
-                    Hit(row, score * prior(votes, _day(when), reference))
-                    for score, row, votes, when in found
-                ),
-                key=lambda h: (-h.score, -h.row_id),
-            )
-            exhausted = len(found) < pool
-            if exhausted or len(hits) < limit:
+            found = self._candidates(compiled, size)
+            hits = lexical_only(found, reference)
+            if len(found) < size or len(hits) < limit:
                 return hits[:limit]
-            if hits[limit - 1].score > found[-1][0] * MAX_PRIOR:
+            if hits[limit - 1].score > found[-1].lexical * MAX_PRIOR:
                 return hits[:limit]
-            pool *= 4
+            size *= 4
+
+    def admitted(
+        self, row_ids: Sequence[int], query: q.Query, filters: Filters
+    ) -> dict[int, Candidate]:
+        """Those of ``row_ids`` that pass ``filters`` and contain no excluded term of
+        ``query`` (their lexical score 0: they were not lexical candidates)."""
+        if not row_ids:
+            return {}
+        among = Query.term_set_query(self.schema, "row", list(row_ids))
+        clauses = [(Occur.Must, among), *_filters(self.schema, filters)]
+        clauses += [(Occur.MustNot, _term(self.schema, t, scored=False)) for t in query.excluded]
+        found = self._candidates(Query.boolean_query(clauses), len(row_ids))
+        return {c.row_id: Candidate(c.row_id, 0.0, None, c.upvotes, c.when_us) for c in found}
 
     def full_matches(self, query: q.Query, filters: Filters, *, limit: int) -> list[int]:
         """Row ids of up to ``limit`` papers matching every group of ``query``."""
         if limit <= 0:
             return []
-        found = self._hits(matching_query(self.schema, query, filters), limit)
-        return [row for _, row, _, _ in found]
+        found = self._candidates(matching_query(self.schema, query, filters), limit)
+        return [c.row_id for c in found]
 
     def count_matching(self, query: q.Query, filters: Filters) -> int:
         """How many papers match every group of ``query`` (what a watch would fire on)."""
@@ -296,15 +325,10 @@ class LexicalIndex:
         return int(result.count or 0)  # type: ignore[attr-defined]  # not in tantivy's stub
 
 
-def _day(when_us: int | None) -> int | None:
-    return None if when_us is None else math.floor(when_us / 86_400_000_000)
-
-
 __all__ = [
-    "TEXT_COLUMNS",
+    "TEXT_FIELDS",
     "VERSION",
     "Filters",
-    "Hit",
     "IndexBusy",
     "LexicalIndex",
     "document",

@@ -115,7 +115,8 @@ class LexicalFollower:
             if not self.writable:
                 await self._follow_owner()
                 return 0
-            total = await self.behind() if progress is not None else 0
+            latest = await self.store.latest_revision()
+            total = max(0, latest - self.revision)
             applied = pending = 0
             reached = self.revision
             while changes := await self.store.changes_after(reached, limit=FEED_PAGE):
@@ -132,8 +133,10 @@ class LexicalFollower:
                     applied, pending = applied + pending, 0
                 if progress is not None:
                     progress(applied + pending, max(total, applied + pending))
-            if pending:
-                await self._commit(reached)
+            # Every change up to ``latest`` was committed before the feed was read, so
+            # the index holds all of them (revisions of other kinds of changes included).
+            if pending or latest > reached:
+                await self._commit(max(reached, latest), changed=bool(pending))
                 applied += pending
             return applied
 
@@ -152,10 +155,12 @@ class LexicalFollower:
             await asyncio.to_thread(index.reload)
             self.revision = state.revision
 
-    async def _commit(self, revision: int) -> None:
+    async def _commit(self, revision: int, *, changed: bool = True) -> None:
+        """Commit what was applied (if ``changed``) and record ``revision`` as reached."""
         index = self.index
         assert index is not None
-        await asyncio.to_thread(index.commit)
+        if changed:
+            await asyncio.to_thread(index.commit)
         self.revision = revision
         state_path = self._state_path
         if state_path is not None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from typing import Protocol, TypeVar
 
 from bot.models import Paper, utcnow
 from bot.store.database import Database
@@ -54,6 +55,25 @@ def _is_data_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         pass
     return isinstance(exc, data_errors)
+
+
+class _Revised(Protocol):
+    @property
+    def revision(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Revised)
+
+
+def merge_feeds(first: Sequence[T], second: Sequence[T], *, limit: int) -> list[T]:
+    """Pages of two feeds (each in revision order, at most ``limit`` long) as one feed in
+    revision order, cut where both are known to be complete: a full page may go on past
+    its last revision, so nothing of the other page after that revision is returned."""
+    merged = sorted([*first, *second], key=lambda change: change.revision)
+    ends = [page[-1].revision for page in (first, second) if len(page) >= limit]
+    if not ends:
+        return merged
+    return [change for change in merged if change.revision <= min(ends)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +197,26 @@ class PaperStore:
     # --- the change feed -------------------------------------------------------------------
 
     async def latest_revision(self) -> int:
-        """The newest revision of any stored change (0 for an empty store)."""
+        """The newest revision of any stored change: papers, deletions, embeddings (0 for
+        an empty store)."""
+        largest = "max" if self.db.dialect == "sqlite" else "greatest"  # of several values
         async with self.db.reader() as raw:
             rows = await raw.fetch(
-                "SELECT max((SELECT coalesce(max(revision), 0) FROM papers), "
-                "(SELECT coalesce(max(revision), 0) FROM paper_deletions))"
-                if self.db.dialect == "sqlite"
-                else "SELECT greatest((SELECT coalesce(max(revision), 0) FROM papers), "
-                "(SELECT coalesce(max(revision), 0) FROM paper_deletions))"
+                f"SELECT {largest}((SELECT coalesce(max(revision), 0) FROM papers), "
+                "(SELECT coalesce(max(revision), 0) FROM paper_deletions), "
+                "(SELECT coalesce(max(revision), 0) FROM paper_vectors))"
             )
         return int(rows[0][0])
+
+    async def deletions_after(self, revision: int, *, limit: int) -> list[tuple[int, int]]:
+        """``(revision, row id)`` of up to ``limit`` papers deleted after ``revision``."""
+        async with self.db.reader() as raw:
+            rows = await raw.fetch(
+                "SELECT revision, row_id FROM paper_deletions WHERE revision > ? "
+                "ORDER BY revision LIMIT ?",
+                [revision, limit],
+            )
+        return [(int(r), int(i)) for r, i in rows]
 
     async def changes_after(self, revision: int, *, limit: int = 2000) -> list[Change]:
         """Up to ``limit`` changes after ``revision``, oldest first: papers stored or
@@ -198,20 +228,12 @@ class PaperStore:
                 "ORDER BY revision LIMIT ?",
                 [revision, limit],
             )
-            deleted = await raw.fetch(
-                "SELECT revision, row_id FROM paper_deletions WHERE revision > ? "
-                "ORDER BY revision LIMIT ?",
-                [revision, limit],
-            )
-        # A full page of either kind ends where the feed is known to be complete.
-        horizon = min(
-            stored[-1][0] if len(stored) == limit else float("inf"),
-            deleted[-1][0] if len(deleted) == limit else float("inf"),
+        deleted = await self.deletions_after(revision, limit=limit)
+        return merge_feeds(
+            [Change(row[0], row[1], decode(row[2:])) for row in stored],
+            [Change(r, row_id, None) for r, row_id in deleted],
+            limit=limit,
         )
-        changes = [Change(row[0], row[1], decode(row[2:])) for row in stored]
-        changes += [Change(row[0], row[1], None) for row in deleted]
-        changes.sort(key=lambda change: change.revision)
-        return [c for c in changes if c.revision <= horizon]
 
     # --- listings --------------------------------------------------------------------------
 
@@ -280,4 +302,4 @@ class PaperStore:
         return decode_datetime(rows[0][0]) if rows else None
 
 
-__all__ = ["UPSERT_CHUNK", "Change", "PaperStore"]
+__all__ = ["UPSERT_CHUNK", "Change", "PaperStore", "merge_feeds"]
