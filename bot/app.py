@@ -204,6 +204,7 @@ class Paperboy:
         self.adapters: list[ChatAdapter] = []
         self.stopping = asyncio.Event()
         self.polled = asyncio.Event()  # set after each successful poll
+        self._embed = asyncio.Event()  # set when there may be papers to embed
         self._tasks: list[asyncio.Task[Any]] = []
         self._digest_shown = False
         self.web: Any = None
@@ -354,6 +355,13 @@ class Paperboy:
         return max(since, default=self._started_at)  # a poll of an earlier leadership is old
 
     async def _refresh_metrics(self, metrics: Metrics) -> None:
+        semantic = self.search.semantic
+        lexical = self.search.lexical.index
+        metrics.set_search(
+            lexical.size if lexical is not None else 0,
+            semantic.status.embedded,
+            semantic.usable,
+        )
         metrics.set_leader(self.scheduler.is_leader)
         metrics.set_last_poll(self.poller.last_success)
         metrics.set_outbox(await self.outbox.counts())
@@ -370,13 +378,33 @@ class Paperboy:
         self.stopping.set()
 
     async def _poll_loops(self) -> None:
-        await asyncio.gather(*(p.run_forever(self._after_poll) for p in self.pollers))
+        """The leader's work: polling every source, and embedding what they bring."""
+        await asyncio.gather(
+            *(p.run_forever(self._after_poll) for p in self.pollers), self._embed_forever()
+        )
+
+    async def _embed_forever(self) -> None:
+        """Embed papers that have no vectors yet: at start, then after each poll. The
+        vectors are in the database, so the leader embeds for every replica."""
+        semantic = self.search.semantic
+        await semantic.wait_loaded()
+        while semantic.job is not None:
+            self._embed.clear()
+            try:
+                done = await semantic.embed_pending()
+                if done:
+                    log.info("embedded %d papers for semantic search", done)
+            except Exception:
+                log.exception("embedding papers failed; retrying after the next poll")
+            await self._embed.wait()
 
     async def _watches_changed(self) -> None:
         self.alerts.invalidate()
 
     async def _after_poll(self, result: PollResult) -> None:
-        """After every successful poll: alert watchers, then (console) show the digest."""
+        """After every successful poll: alert watchers, embed the new papers, then
+        (console) show the digest."""
+        self._embed.set()
         try:
             if await self.alerts.run():
                 self.relay.kick.set()

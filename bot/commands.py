@@ -118,7 +118,14 @@ class Commands:
             for c in _SUBCOMMANDS
             if subscriptions is not None or not c.needs_subscriptions
         }
-        self.aliases = {"": "help", "?": "help", "find": "search", "show": "paper"}
+        self.aliases = {
+            "": "help",
+            "?": "help",
+            "find": "search",
+            "show": "paper",
+            "like": "similar",
+            "more-like": "similar",
+        }
 
     async def handle(self, request: CommandRequest) -> Reply:
         """Answer one command; never raises for bad input (the reply says what is wrong)."""
@@ -404,10 +411,11 @@ async def _search(core: Commands, request: CommandRequest) -> Reply:
     )
 
 
-async def _paper(core: Commands, request: CommandRequest) -> Reply:
-    raw = request.args.strip()
+async def _find_paper(core: Commands, raw: str, command: str) -> Paper | Reply:
+    """The paper ``raw`` (an arXiv id or URL) names: stored, else asked of Hugging Face;
+    a Reply saying why when there is none."""
     if not raw or " " in raw:
-        raise UsageError("Give one arXiv id or paper URL, e.g. `/papers paper 2509.04664`.")
+        raise UsageError(f"Give one arXiv id or paper URL, e.g. `/papers {command} 2509.04664`.")
     paper_id = normalize_paper_id(raw)
     paper = await core.store.get(paper_id)
     if paper is None and not is_arxiv_id(paper_id):
@@ -426,12 +434,39 @@ async def _paper(core: Commands, request: CommandRequest) -> Reply:
             else f"I don't have paper `{paper_id}`."
         )
         return Reply(text=text, kind=ReplyKind.INFO)
-    card = Card.from_paper(paper)
-    abstract = " ".join((paper.abstract or paper.ai_summary or "").split())
+    return paper
+
+
+async def _paper(core: Commands, request: CommandRequest) -> Reply:
+    found = await _find_paper(core, request.args.strip(), "paper")
+    if isinstance(found, Reply):
+        return found
+    card = Card.from_paper(found)
+    abstract = " ".join((found.abstract or found.ai_summary or "").split())
     return Reply(
-        title=paper.title,
+        title=found.title,
         cards=(replace(card, summary=shorten(abstract, PAPER_SUMMARY_CHARS)),),
-        buttons=(Button("Share in channel", f"paper {paper_id}", share=True),),
+        buttons=(Button("Share in channel", f"paper {found.id}", share=True),),
+    )
+
+
+async def _similar(core: Commands, request: CommandRequest) -> Reply:
+    parsed = split_options(request.args, ("page",))
+    page = core._page(parsed.options)
+    found = await _find_paper(core, parsed.rest.strip(), "similar")
+    if isinstance(found, Reply):
+        return found
+    papers, by_meaning = await core.search.similar(
+        found, limit=core.page_size + 1, offset=(page - 1) * core.page_size
+    )
+    text = "" if by_meaning else "Found by the words of its title: its meaning is not indexed yet."
+    return core._listing(
+        papers,
+        title=f"Similar to: {shorten(found.title, 120)}",
+        text=text,
+        command=f"similar {found.id}",
+        page=page,
+        empty="No similar papers are stored yet.",
     )
 
 
@@ -445,6 +480,7 @@ _SUBCOMMANDS = (
         _search,
     ),
     Subcommand("paper", "paper <arXiv id or URL>", "one paper in full", _paper),
+    Subcommand("similar", "similar <arXiv id or URL>", "papers like this one", _similar),
     Subcommand(
         "subscribe", SUBSCRIBE_USAGE, "a daily digest in this channel", channel.subscribe, True
     ),

@@ -116,6 +116,15 @@ class Metrics:
             "Unix time of the last successful poll of Hugging Face (0: none yet).",
             namespace=ns, registry=reg,
         )  # fmt: skip
+        self.search_papers = Gauge(
+            "search_index_papers", "Papers in this process's search indexes.", ["index"],
+            namespace=ns, registry=reg,
+        )  # fmt: skip
+        self.semantic_ready = Gauge(
+            "semantic_search_ready",
+            "1 while searches rank by meaning too (model loaded, papers embedded).",
+            namespace=ns, registry=reg,
+        )  # fmt: skip
         self.scrape_errors = Counter(
             "metrics_scrape_errors", "Scrape callbacks that failed or timed out.",
             namespace=ns, registry=reg,
@@ -180,6 +189,12 @@ class Metrics:
     def set_last_poll(self, when: datetime | None) -> None:
         """Time of the last successful poll (aware datetime; ``None`` resets to 0)."""
         self.last_poll.set(when.timestamp() if when is not None else 0)
+
+    def set_search(self, lexical: int, embedded: int, semantic_ready: bool) -> None:
+        """Papers in the lexical index, papers embedded, and whether meaning ranks too."""
+        self.search_papers.labels(index="lexical").set(lexical)
+        self.search_papers.labels(index="embedded").set(embedded)
+        self.semantic_ready.set(1 if semantic_ready else 0)
 
     # --- exposition ---
 

@@ -187,6 +187,7 @@ class Card:
     keywords: tuple[str, ...] = ()
     published: date | None = None
     arxiv_url: str | None = None
+    actions: tuple[Button, ...] = ()  # offered on the card itself, e.g. "Similar"
 
     @classmethod
     def from_paper(cls, paper: Paper) -> Card:
@@ -206,6 +207,7 @@ class Card:
             keywords=paper.ai_keywords,
             published=listed.date() if listed else None,
             arxiv_url=paper.arxiv_url,
+            actions=(Button("Similar", f"similar {paper.id}"),),
         )
 
 

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.models import Reply, ReplyKind
 from bot.sources.huggingface import HuggingFaceSource
 from tests.fakes.huggingface import make_item
+from tests.fakes.tiny_model import MODEL_NAME, build_tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +26,15 @@ def no_paperboy_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
-def _settings(tmp_path, hf_url):
+def _settings(tmp_path, hf_url, **settings):
+    settings.setdefault("semantic_search", False)
     return Settings(
-        _env_file=None, data_dir=tmp_path, hf_api_url=hf_url, remote_search=False, http_timeout=2
+        _env_file=None,
+        data_dir=tmp_path,
+        hf_api_url=hf_url,
+        remote_search=False,
+        http_timeout=2,
+        **settings,
     )
 
 
@@ -113,6 +120,49 @@ async def test_console_replies_read_cleanly(tmp_path, fake_hf):
     assert second.startswith("/papers today")
     assert control.splitlines()[1] == "Unknown command `\\x03\\x04`."
     assert "\x03" not in control
+
+
+async def test_new_papers_are_embedded_and_similar_ones_found_by_meaning(tmp_path, fake_hf):
+    """The whole semantic path in the running bot: the model (tests' tiny one) loads, the
+    poll's papers are embedded in the background, and `similar` then ranks by meaning."""
+    today = datetime.now(UTC).date()
+    fake_hf.add_items(
+        [
+            make_item("2611.00001", "Deraining networks", day=today, summary="Rain streaks."),
+            make_item("2611.00002", "Image restoration", day=today, summary="Photos restored."),
+            make_item("2611.00003", "Cats on the internet", day=today, summary="A kitten."),
+        ]
+    )
+    model = build_tiny_model(tmp_path / "model")
+
+    async def typed_lines():
+        bot = await app_ready
+        await bot.polled.wait()
+        async with asyncio.timeout(20):
+            while not bot.search.semantic.usable:  # the leader embeds after the poll
+                await bot.search.follow_once()
+                await asyncio.sleep(0.05)
+        yield "similar 2611.00001"
+        yield "quit"
+
+    app_ready: asyncio.Future[Paperboy] = asyncio.get_running_loop().create_future()
+    adapter = ScreenPerReply(io.StringIO(), lines=typed_lines())
+    settings = _settings(
+        tmp_path,
+        fake_hf.url,
+        semantic_search=True,
+        embedding_model=MODEL_NAME,
+        embedding_model_path=model,
+    )
+    async with Paperboy(settings, adapters=[adapter]) as bot:
+        app_ready.set_result(bot)
+        await asyncio.wait_for(bot.run(), timeout=30)
+
+    [similar] = adapter.printed
+    flat = " ".join(similar.split())
+    assert flat.index("Image restoration") < flat.index("Cats on the internet")
+    assert "words of its title" not in flat  # found by meaning
+    assert "similar: /papers similar 2611.00002" in flat  # each card says how to go on
 
 
 async def test_console_keeps_answering_when_hugging_face_is_down(tmp_path, fake_hf):

@@ -46,6 +46,9 @@ def render_card(card: Card, number: int | None = None) -> RenderableType:
     if card.project_page:
         links.append(f"project {card.project_page}")
     lines.append(Text("    " + " · ".join(links), style="cyan"))
+    if card.actions:  # typed rather than clicked here: show the command each one runs
+        hints = " · ".join(f"{a.label.lower()}: /papers {a.command}" for a in card.actions)
+        lines.append(Text("    " + hints, style="dim"))
     return Group(*lines)
 
 

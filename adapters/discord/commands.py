@@ -152,6 +152,13 @@ def build_papers_group(
     ) -> None:
         await run(interaction, "paper", paper)
 
+    @group.command(name="similar", description="Papers like one paper (by meaning)")
+    @app_commands.describe(paper="arXiv id (2401.01234) or an arXiv / Hugging Face URL")
+    async def similar(
+        interaction: discord.Interaction, paper: app_commands.Range[str, 1, 200]
+    ) -> None:
+        await run(interaction, "similar", paper)
+
     @group.command(name="subscribe", description="Daily digest in this channel (Manage Channels)")
     @app_commands.describe(
         at="Time of day, HH:MM (default 09:00)",

@@ -233,30 +233,51 @@ def pack_embeds(embeds: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return batches
 
 
-def button_rows(buttons: tuple[Button, ...], *, copy_ok: bool = True) -> tuple[dict[str, Any], ...]:
-    """Rows of up to 5 buttons (5 rows at most); buttons that cannot be encoded are left out.
+def _button_item(button: Button, *, copy_ok: bool) -> dict[str, Any] | None:
+    custom_id = encode_custom_id(button)
+    if custom_id is None or (custom_id == COPY_CUSTOM_ID and not copy_ok):
+        return None
+    return {
+        "type": 2,
+        "style": BUTTON_STYLE_PRIMARY if button.share else BUTTON_STYLE_SECONDARY,
+        "label": shorten(button.label, MAX_BUTTON_LABEL_CHARS) or "…",
+        "custom_id": custom_id,
+    }
+
+
+def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"type": 1, "components": items[i : i + MAX_BUTTONS_PER_ROW]}
+        for i in range(0, len(items), MAX_BUTTONS_PER_ROW)
+    ]
+
+
+def button_rows(
+    buttons: tuple[Button, ...], *, copy_ok: bool = True, cards: tuple[Card, ...] = ()
+) -> tuple[dict[str, Any], ...]:
+    """Rows of up to 5 buttons (5 rows at most): the ``cards``' own buttons (each
+    labelled with its card's title), then ``buttons`` in the last rows. Buttons that
+    cannot be encoded are left out, and card buttons that do not fit.
 
     ``copy_ok=False``: the reply spans several messages, so a share button that could only
     copy the message it sits on (its command too long for a custom id) is left out too.
     """
-    items = []
-    for button in buttons:
-        custom_id = encode_custom_id(button)
-        if custom_id is None or (custom_id == COPY_CUSTOM_ID and not copy_ok):
-            continue
-        items.append(
-            {
-                "type": 2,
-                "style": BUTTON_STYLE_PRIMARY if button.share else BUTTON_STYLE_SECONDARY,
-                "label": shorten(button.label, MAX_BUTTON_LABEL_CHARS) or "…",
-                "custom_id": custom_id,
-            }
+    tail = [item for b in buttons if (item := _button_item(b, copy_ok=copy_ok)) is not None]
+    tail = tail[: MAX_BUTTONS_PER_ROW * MAX_ACTION_ROWS]
+    tail_rows = -(-len(tail) // MAX_BUTTONS_PER_ROW)
+    card_items = [
+        item
+        for card in cards
+        for action in card.actions
+        if (
+            item := _button_item(
+                Button(f"{action.label}: {card.title}", action.command), copy_ok=False
+            )
         )
-    items = items[: MAX_BUTTONS_PER_ROW * MAX_ACTION_ROWS]
-    return tuple(
-        {"type": 1, "components": items[i : i + MAX_BUTTONS_PER_ROW]}
-        for i in range(0, len(items), MAX_BUTTONS_PER_ROW)
-    )
+        is not None
+    ]
+    card_items = card_items[: MAX_BUTTONS_PER_ROW * (MAX_ACTION_ROWS - tail_rows)]
+    return tuple(_rows(card_items) + _rows(tail))
 
 
 def render_reply(reply: Reply, *, in_channel: bool = False) -> list[DiscordMessage]:
@@ -280,7 +301,6 @@ def render_reply(reply: Reply, *, in_channel: bool = False) -> list[DiscordMessa
         for index, card in enumerate(reply.cards, start=reply.first_number)
     ]
     batches = pack_embeds(embeds)
-    card_ids = [card.paper_id for card in reply.cards]
 
     drafts: list[tuple[str, list[dict[str, Any]]]] = [(chunk, []) for chunk in head_chunks]
     for batch in batches:
@@ -292,20 +312,21 @@ def render_reply(reply: Reply, *, in_channel: bool = False) -> list[DiscordMessa
         drafts.append(("(nothing to show)", []))
 
     buttons = tuple(b for b in reply.buttons if not (in_channel and b.share))
-    rows = button_rows(buttons, copy_ok=len(drafts) == 1)
+    copy_ok = len(drafts) == 1
     messages = []
     position = 0
     for index, (content, batch) in enumerate(drafts):
-        ids = tuple(card_ids[position : position + len(batch)])
+        cards = reply.cards[position : position + len(batch)]
         position += len(batch)
+        last = index == len(drafts) - 1
         messages.append(
             DiscordMessage(
                 content=content,
                 embeds=tuple(batch),
-                components=rows if index == len(drafts) - 1 else (),
+                components=button_rows(buttons if last else (), copy_ok=copy_ok, cards=cards),
                 # plain text: no link previews; never on embed messages (it would hide them)
                 flags=0 if batch else FLAG_SUPPRESS_EMBEDS,
-                cards=ids,
+                cards=tuple(card.paper_id for card in cards),
             )
         )
     return messages

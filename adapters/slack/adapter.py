@@ -40,6 +40,7 @@ from adapters.slack.posting import ReplyPoster, find_posted
 from adapters.slack.render import (
     ACTION_RUN_PREFIX,
     ACTION_SHARE_PREFIX,
+    ACTION_SUFFIX,
     SLACK_LIMITS,
     Message,
     render_digest,
@@ -67,7 +68,7 @@ SLASH_COMMAND = "/papers"
 MAX_CONNECTIONS = 50
 RENDER_CACHE_SIZE = 64  # distinct replies whose rendering is kept (a fan-out repeats one)
 ERROR_TEXT = "Sorry, something went wrong while answering that. Please try again."
-_OUR_ACTIONS = re.compile(f"^({ACTION_RUN_PREFIX}|{ACTION_SHARE_PREFIX})\\d+$")
+_OUR_ACTIONS = re.compile(f"^({ACTION_RUN_PREFIX}|{ACTION_SHARE_PREFIX}){ACTION_SUFFIX}$")
 
 
 class SlackAdapter:
@@ -219,7 +220,7 @@ class SlackAdapter:
                 response_url,
                 render_reply(reply),
                 ephemeral=reply.ephemeral,
-                replace_first=press.from_ephemeral and reply.ephemeral,
+                replace_first=press.replaces_message and reply.ephemeral,
             )
 
     async def _can_manage(self, team: str, channel: str, user: str, channel_name: Any) -> bool:

@@ -57,7 +57,9 @@ class ButtonPress:
 
     request: CommandRequest
     share: bool  # post the result visibly in the channel
-    from_ephemeral: bool  # the button sat in an ephemeral message (safe to replace it)
+    # The answer replaces the ephemeral message the button sat on (More, a later page);
+    # a card's button (Similar) answers in a new message, leaving the list in place.
+    replaces_message: bool
 
 
 def action_to_press(body: dict[str, Any], *, can_manage_channel: bool) -> ButtonPress | None:
@@ -85,5 +87,5 @@ def action_to_press(body: dict[str, Any], *, can_manage_channel: bool) -> Button
     return ButtonPress(
         request=request,
         share=action_id.startswith(ACTION_SHARE_PREFIX),
-        from_ephemeral=bool(container.get("is_ephemeral")),
+        replaces_message=bool(container.get("is_ephemeral")) and "_card" not in action_id,
     )

@@ -48,6 +48,8 @@ AUTHORS_SHOWN = 3
 
 ACTION_RUN_PREFIX = "papers_run_"
 ACTION_SHARE_PREFIX = "papers_share_"
+# What follows a prefix: a reply button's index, or a card's position and button index.
+ACTION_SUFFIX = r"(\d+|card\d+_\d+)"
 
 SLACK_LIMITS = AdapterLimits(
     max_cards_per_message=10,
@@ -154,9 +156,11 @@ def card_blocks(
     *,
     number: int | None = None,
     summary_chars: int | None = None,
+    position: int = 0,
 ) -> list[Block]:
-    """The blocks of one paper: a section (linked title, authors, stats, summary, thumbnail)
-    and a context line of links. Always 1-2 blocks, each within Slack's limits.
+    """The blocks of one paper: a section (linked title, authors, stats, summary, thumbnail),
+    a context line of links, and the card's buttons ("Similar"). 1-3 blocks, each within
+    Slack's limits; ``position`` (of the card in its message) keeps action ids unique.
 
     ``summary_chars``: the summary's budget (default: twice the declared card summary, so
     a message holds several cards); the section's 3,000 characters bound it anyway."""
@@ -190,6 +194,13 @@ def card_blocks(
     context = links_line(card)
     if context:
         blocks.append({"type": "context", "elements": [mrkdwn(part) for part in context]})
+    buttons = [
+        element
+        for i, button in enumerate(card.actions)
+        if (element := button_element(button, f"card{position}_{i}")) is not None
+    ]
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
     return blocks
 
 
@@ -297,8 +308,9 @@ def footer_block(footer: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(escape_within(footer, MAX_CONTEXT_TEXT))]}
 
 
-def button_element(button: Button, index: int) -> dict[str, Any] | None:
-    """A Block Kit button whose value is the command line; None if it cannot be stateless."""
+def button_element(button: Button, index: int | str) -> dict[str, Any] | None:
+    """A Block Kit button whose value is the command line; None if it cannot be stateless.
+    ``index`` makes its action id unique in its message."""
     if len(button.command) > MAX_BUTTON_VALUE:
         return None  # the value could not carry the command; offering a broken button is worse
     prefix = ACTION_SHARE_PREFIX if button.share else ACTION_RUN_PREFIX
@@ -393,8 +405,8 @@ def render_reply(reply: Reply, limits: AdapterLimits = SLACK_LIMITS) -> list[Mes
         packer.add([section])
     # One card (`/papers paper`) has the message to itself: its whole summary fits.
     alone = MAX_SECTION_TEXT if len(reply.cards) == 1 else None
-    for card in reply.cards:
-        packer.add(card_blocks(card, limits, summary_chars=alone), is_card=True)
+    for position, card in enumerate(reply.cards):
+        packer.add(card_blocks(card, limits, summary_chars=alone, position=position), is_card=True)
     _add_tail(packer, reply)
     messages = packer.result()
     return messages or [{"text": packer.fallback, "blocks": [header_block(packer.fallback)]}]
@@ -439,7 +451,7 @@ def render_digest(reply: Reply, limits: AdapterLimits = SLACK_LIMITS) -> DigestP
     list_messages = packer.result()
     cards = _Packer(fallback_text(reply), max(1, limits.max_cards_per_message))
     for number, card in enumerate(reply.cards, first):
-        cards.add(card_blocks(card, limits, number=number), is_card=True)
+        cards.add(card_blocks(card, limits, number=number, position=number), is_card=True)
     return DigestPlan(list_messages[0], tuple(list_messages[1:] + cards.result()))
 
 

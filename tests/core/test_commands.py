@@ -265,3 +265,33 @@ async def test_unreachable_hugging_face_costs_the_budget_once(store, make_bot, f
         await source.close()
     assert ids(first) == ["2611.00005"] and ids(second) == ["2611.00006"]
     assert len(fake_hf.requests_to("/api/papers/search")) == 1  # cooled down after the failure
+
+
+async def test_similar_lists_papers_like_one_without_itself(bot):
+    reply = await bot.exec("similar 2611.00001")  # Diffusion Transformers for Video Generation
+    assert reply.title == "Similar to: Diffusion Transformers for Video Generation"
+    assert "2611.00001" not in ids(reply)
+    assert ids(reply)[0] == "2611.00010"  # Video Diffusion at Scale: the most words in common
+    assert "words of its title" in reply.text  # no embedding model in this bot
+
+
+async def test_every_card_offers_similar_papers(bot):
+    reply = await bot.exec("search diffusion")
+    card = reply.cards[0]
+    assert [b.label for b in card.actions] == ["Similar"]
+    pressed = await bot.exec(card.actions[0].command)
+    assert pressed.title.startswith("Similar to: ") and card.paper_id not in ids(pressed)
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("similar", "Give one arXiv id or paper URL, e.g. `/papers similar 2509.04664`."),
+        ("similar two words", "Give one arXiv id or paper URL"),
+        ("similar not-an-id", "`not-an-id` doesn't look like an arXiv id"),
+        ("similar 2611.99999", "I don't have paper `2611.99999`."),
+    ],
+)
+async def test_similar_without_a_known_paper_says_why(bot, line, answer):
+    reply = await bot.exec(line)
+    assert answer in reply.text

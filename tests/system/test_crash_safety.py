@@ -104,6 +104,7 @@ def _env(data_dir: Path, slack: FakeSlack, discord: FakeDiscord, port: int) -> d
         PAPERBOY_DISCORD_API_URL=discord.api_url,
         PAPERBOY_HF_API_URL="http://127.0.0.1:9",
         PAPERBOY_REMOTE_SEARCH="false",
+        PAPERBOY_SEMANTIC_SEARCH="false",
         PAPERBOY_LOG_LEVEL=os.environ.get("CRASH_LOG", "WARNING"),
         PAPERBOY_HTTP_PORT=str(port),
     )

@@ -59,9 +59,11 @@ async def test_search_builds_the_request_and_answers_ephemerally(
     buttons = [b for row in data["components"] for b in row["components"]]
     decoded = [decode_custom_id(b["custom_id"]) for b in buttons]
     assert [(d.action, d.command) for d in decoded if d] == [
+        *((ButtonAction.RUN, f"similar {card.paper_id}") for card in core.reply.cards),
         (ButtonAction.SHARE, "search diffusion --page 1"),
         (ButtonAction.RUN, "search diffusion --page 2"),
     ]
+    assert buttons[0]["label"].startswith("Similar: ")
 
 
 MANAGE_CHANNELS = 1 << 4
@@ -150,7 +152,8 @@ async def test_share_button_reruns_the_command_for_everyone(
     assert callback.json["type"] == 4
     assert not (callback.json["data"].get("flags", 0) & EPHEMERAL)  # visible in the channel
     labels = [b["label"] for row in callback.json["data"]["components"] for b in row["components"]]
-    assert labels == ["More"]  # no "Share" on an already shared message
+    assert labels[-1] == "More" and "Share in channel" not in labels  # shared already
+    assert all(label.startswith("Similar: ") for label in labels[:-1])
 
 
 async def test_more_button_replaces_the_ephemeral_page(

@@ -105,18 +105,39 @@ def test_bad_links_are_left_out_not_sent() -> None:
     assert "Code" not in str(embed.get("fields")) and "Project" not in str(embed.get("fields"))
 
 
+def reply_buttons(message) -> list[dict]:
+    """The reply's own buttons of a message (its cards' "Similar: ..." left out)."""
+    return [
+        b
+        for row in message.components
+        for b in row["components"]
+        if not b["label"].startswith("Similar: ")
+    ]
+
+
 def test_buttons_carry_the_command_line() -> None:
     messages = render_reply(lookup(3))
-    [row] = messages[-1].components
-    ids = [b["custom_id"] for b in row["components"]]
+    ids = [b["custom_id"] for b in reply_buttons(messages[-1])]
     decoded = [decode_custom_id(i) for i in ids]
     assert [(d.action, d.command) for d in decoded if d] == [
         (ButtonAction.SHARE, "search diffusion --page 1"),
         (ButtonAction.RUN, "search diffusion --page 2"),
     ]
     # posted in a channel, "share" makes no sense and is left out
-    [row] = render_reply(lookup(3), in_channel=True)[-1].components
-    assert [b["label"] for b in row["components"]] == ["More"]
+    message = render_reply(lookup(3), in_channel=True)[-1]
+    assert [b["label"] for b in reply_buttons(message)] == ["More"]
+
+
+def test_each_card_has_a_similar_button_in_the_message_that_shows_it() -> None:
+    reply = lookup(3)
+    messages = render_reply(replace(reply, cards=reply.cards * 5))  # 15 cards: 2 messages
+    assert len(messages) == 2
+    for message in messages:
+        similar = [b for row in message.components for b in row["components"]][: len(message.cards)]
+        commands = [decode_custom_id(b["custom_id"]).command for b in similar]  # type: ignore[union-attr]
+        assert commands == [f"similar {paper_id}" for paper_id in message.cards]
+        assert len(message.components) <= 5
+        assert all(len(row["components"]) <= 5 for row in message.components)
 
 
 def test_long_commands_are_compressed_or_fall_back() -> None:
@@ -139,7 +160,7 @@ def test_a_copy_share_button_is_offered_only_on_a_reply_of_one_message() -> None
     buttons = (Button("Share in channel", command, share=True),)
 
     def labels(messages: list) -> list[str]:
-        return [b["label"] for m in messages for row in m.components for b in row["components"]]
+        return [b["label"] for m in messages for b in reply_buttons(m)]
 
     one = render_reply(Reply(title="Results", cards=cards(2), buttons=buttons))
     many = render_reply(Reply(title="Results", cards=cards(25), buttons=buttons))

@@ -91,3 +91,25 @@ def card_links(message: dict[str, Any]) -> list[str]:
             if match:
                 urls.append(match.group(1))
     return urls
+
+
+def reply_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reply's own buttons (Share, More...), without the cards' ("Similar")."""
+    return [
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if "_card" not in element["action_id"]
+    ]
+
+
+def card_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons under the cards of a message, in order."""
+    return [
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if "_card" in element["action_id"]
+    ]

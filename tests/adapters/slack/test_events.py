@@ -41,7 +41,7 @@ def test_button_press_translation() -> None:
         can_manage_channel=False,
     )
     assert press is not None
-    assert (press.share, press.from_ephemeral) == (True, False)
+    assert (press.share, press.replaces_message) == (True, False)
     assert (press.request.subcommand, press.request.args) == ("top", "week")
     assert press.request.destination == Destination("slack", "T1", "C1")
     assert action_to_press({"actions": []}, can_manage_channel=False) is None

@@ -16,7 +16,7 @@ from adapters.slack.adapter import ERROR_TEXT
 from adapters.slack.http_mode import acks_empty, events_route
 from bot.models import CommandRequest, Destination, Reply
 from bot.web import WebServer, create_app
-from tests.adapters.slack.blockkit import assert_valid_message, card_links
+from tests.adapters.slack.blockkit import assert_valid_message, card_links, reply_buttons
 from tests.adapters.slack.conftest import CARDS, RecordingHandler
 from tests.adapters.slack.signing import (
     SECRET,
@@ -81,8 +81,7 @@ async def test_signed_command_is_acked_then_answered_ephemerally(http, fake_slac
     assert answer["unfurl_links"] is False
     assert_valid_message(answer)
     assert card_links(answer) == [c.url for c in CARDS[:3]]
-    [actions] = [b for b in answer["blocks"] if b["type"] == "actions"]
-    assert [e["value"] for e in actions["elements"]] == [
+    assert [e["value"] for e in reply_buttons(answer)] == [
         "search diffusion models --page 2",
         "search diffusion models",
     ]
@@ -145,7 +144,7 @@ async def test_share_button_reposts_visibly_with_who_shared(http, fake_slack, ha
     assert shared["response_type"] == "in_channel"
     assert_valid_message(shared)
     assert shared["blocks"][-1]["elements"][0]["text"] == "Shared by <@U1>"
-    values = [e["value"] for b in shared["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    values = [e["value"] for e in reply_buttons(shared)]
     assert values == ["search diffusion --page 2"]  # no share button on a shared message
 
 
@@ -159,6 +158,18 @@ async def test_more_button_replaces_the_ephemeral_page(http, fake_slack, handler
     assert handler.requests[0].args == "diffusion --page 2"
     [page] = fake_slack.responses["r3"]
     assert (page["response_type"], page["replace_original"]) == ("ephemeral", True)
+
+
+async def test_a_card_s_similar_button_answers_beside_the_list(http, fake_slack, handler):
+    payload = button_payload(
+        "papers_run_card1_0", "similar 2401.00002", fake_slack.response_url("r5")
+    )
+    body = action_body(payload)
+    assert (await http.post("/slack/events", content=body, headers=signed(body))).status_code == 200
+    await fake_slack.wait_for_responses("r5", 1)
+    assert (handler.requests[0].subcommand, handler.requests[0].args) == ("similar", "2401.00002")
+    [answer] = fake_slack.responses["r5"]
+    assert (answer["response_type"], answer["replace_original"]) == ("ephemeral", False)
 
 
 async def test_a_failing_handler_answers_a_short_apology(fake_slack):

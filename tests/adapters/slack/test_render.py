@@ -13,8 +13,10 @@ from bot.models import Button, Card, Reply, ReplyKind
 from tests.adapters.slack.blockkit import (
     assert_mrkdwn_safe,
     assert_valid_message,
+    card_buttons,
     card_links,
     message_text,
+    reply_buttons,
 )
 from tests.adapters.slack.conftest import CARDS, rich_card
 
@@ -42,8 +44,8 @@ def test_link_with_hostile_label_and_url_stays_one_link() -> None:
 
 def test_card_reads_well_with_every_field() -> None:
     card = replace(rich_card(), authors=tuple(f"Author {i}" for i in range(8)), comments=1)
-    blocks = render.card_blocks(card, number=3)
-    section, context = blocks
+    blocks = render.card_blocks(card, number=3, position=2)
+    section, context, actions = blocks
     lines = section["text"]["text"].split("\n")
     assert lines[0] == f"*<{card.url}|3. {card.title}>*"
     assert lines[1] == "Author 0, Author 1, Author 2 +5 more"
@@ -57,7 +59,18 @@ def test_card_reads_well_with_every_field() -> None:
         "<https://example.org/project?a=1&amp;b=2|Project page>",
     ]
     assert "video &amp; audio" in texts[-1]
+    [similar] = actions["elements"]
+    assert (similar["text"]["text"], similar["value"]) == ("Similar", f"similar {card.paper_id}")
+    assert similar["action_id"] == "papers_run_card2_0"
     assert_valid_message({"text": "x", "blocks": blocks})
+
+
+def test_every_card_of_a_reply_has_its_own_similar_button() -> None:
+    [message] = render.render_reply(Reply(title="Results", cards=CARDS[:3]))
+    assert [e["value"] for e in card_buttons(message)] == [
+        f"similar {card.paper_id}" for card in CARDS[:3]
+    ]
+    assert_valid_message(message)
 
 
 def test_card_without_optional_fields_is_one_section() -> None:
@@ -141,8 +154,7 @@ def test_long_digest_is_a_numbered_list_with_cards_in_the_thread() -> None:
 def test_button_whose_command_cannot_fit_a_value_is_left_out() -> None:
     reply = Reply(text="t", buttons=(Button("More", "search " + "x" * 3000), Button("Ok", "help")))
     [message] = render.render_reply(reply)
-    [actions] = [b for b in message["blocks"] if b["type"] == "actions"]
-    assert [e["value"] for e in actions["elements"]] == ["help"]
+    assert [e["value"] for e in reply_buttons(message)] == ["help"]
 
 
 def test_shared_reply_names_who_shared() -> None:
