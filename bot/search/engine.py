@@ -225,7 +225,8 @@ class SearchEngine:
         extra = [row for row in nearest if row not in known]
         admitted = await asyncio.to_thread(index.admitted, extra, query, filters)
         candidates = lexical + [admitted[row] for row in extra if row in admitted]
-        vectors = await asyncio.to_thread(follower.index.vectors_of, [c.row_id for c in candidates])
+        assert self.semantic.vectors is not None
+        vectors = await self.semantic.vectors.of([c.row_id for c in candidates])
         scored = []
         for c in candidates:
             dense = dense_score(vector, vectors[c.row_id]) if c.row_id in vectors else None
@@ -254,10 +255,10 @@ class SearchEngine:
         await self._fresh()
         row_id = await self.store.row_id(paper.id)
         wanted = max(0, offset) + max(0, limit)
-        follower = self.semantic.follower
+        store = self.semantic.vectors
         own = None
-        if follower is not None and row_id is not None:
-            own = (await asyncio.to_thread(follower.index.vectors_of, [row_id])).get(row_id)
+        if store is not None and self.semantic.follower is not None and row_id is not None:
+            own = (await store.of([row_id])).get(row_id)
         if own is not None and wanted:
             hits = await self._similar_by_meaning(row_id, own[0], wanted)
             by_meaning = True
@@ -279,7 +280,8 @@ class SearchEngine:
             nearest = await asyncio.to_thread(follower.index.nearest, vector, size + 1)
             rows = [r for r in nearest if r != row_id]
             facts = await asyncio.to_thread(index.admitted, rows, Query(groups=()), Filters())
-            vectors = await asyncio.to_thread(follower.index.vectors_of, rows)
+            assert self.semantic.vectors is not None
+            vectors = await self.semantic.vectors.of(rows)
             hits = [
                 Hit(r, dense_score(vector, vectors[r]) * prior(f.upvotes, day_of(f.when_us), today))
                 for r in rows

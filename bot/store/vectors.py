@@ -131,14 +131,17 @@ class VectorStore:
             stored, [StoredVectors(r, row_id, None) for r, row_id in deleted], limit=limit
         )
 
-    async def of(self, row_id: int) -> np.ndarray | None:
-        """The stored vectors of one paper (None when it has none of this model)."""
+    async def of(self, row_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of each of ``row_ids`` that has vectors of this model."""
+        if not row_ids:
+            return {}
         async with self.db.reader() as raw:
+            among, param = raw.among(row_ids)
             rows = await raw.fetch(
-                "SELECT vectors FROM paper_vectors WHERE row_id = ? AND model = ?",
-                [row_id, self.model],
+                f"SELECT row_id, vectors FROM paper_vectors WHERE row_id{among} AND model = ?",
+                [param, self.model],
             )
-        return decode_vectors(bytes(rows[0][0]), self.dimensions) if rows else None
+        return {row[0]: decode_vectors(bytes(row[1]), self.dimensions) for row in rows}
 
 
 __all__ = ["StoredVectors", "VectorStore", "decode_vectors", "encode_vectors"]
