@@ -38,6 +38,7 @@ from bot.search.semantic import Semantic, SemanticStatus
 from bot.search.state import OwnerLock
 from bot.search.sync import LexicalFollower, Progress
 from bot.store import PaperStore
+from bot.store.writer import Written
 from bot.terms import analyze
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class SearchEngine:
         self._dirty = asyncio.Event()
         self._catch_up_task: asyncio.Task[int] | None = None
         self._loading: asyncio.Task[None] | None = None
-        store.on_change.append(self._dirty.set)
+        store.on_change.append(self._stored)
 
     async def open(self) -> SearchEngine:
         """Open the indexes; this process maintains them unless another one already does
@@ -96,7 +97,7 @@ class SearchEngine:
 
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
-            self.store.on_change.remove(self._dirty.set)
+            self.store.on_change.remove(self._stored)
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()  # a download under way is left to its daemon thread
         for task in (self._loading, self._catch_up_task):
@@ -112,6 +113,10 @@ class SearchEngine:
     def owner(self) -> bool:
         """Whether this process maintains the indexes (else another one does)."""
         return self.lexical.writable
+
+    def _stored(self, written: Written) -> None:
+        self.lexical.offer(written)
+        self._dirty.set()
 
     # --- keeping up ----------------------------------------------------------------------
 

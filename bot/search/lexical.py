@@ -48,7 +48,8 @@ VERSION = f"{SCHEMA_VERSION}.{ANALYZER_VERSION}"
 TOKENIZER = "paperboy_terms"  # whitespace only: the text is bot.terms output already
 TEXT_FIELDS = ("all", "title", "extra", "authors")
 COLUMN_BREAK = " | "  # never a query term (bot.terms emits letters and digits only)
-WRITER_HEAP_BYTES = 64_000_000
+WRITER_HEAP_BYTES = 128_000_000
+WRITER_THREADS = 2
 POOL_MIN = 50  # candidates fetched for the first ranking pass
 
 
@@ -210,7 +211,9 @@ class LexicalIndex:
     def _writer_or_busy(self) -> tantivy.IndexWriter:
         if self._writer is None:
             try:
-                self._writer = self.index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
+                self._writer = self.index.writer(
+                    heap_size=WRITER_HEAP_BYTES, num_threads=WRITER_THREADS
+                )
             except ValueError as exc:
                 if "LockBusy" in str(exc):
                     raise IndexBusy(f"the search index at {self.path} is being written") from exc

@@ -18,12 +18,15 @@ import asyncio
 import contextlib
 import logging
 import shutil
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.models import Paper
 from bot.search.lexical import VERSION, IndexBusy, LexicalIndex
 from bot.search.state import IndexState, read_state, write_state
 from bot.store import PaperStore
+from bot.store.writer import Written
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class LexicalFollower:
         self.writable = True  # False while another process holds the writer
         self._database_id = ""
         self._lock = asyncio.Lock()
+        self._offers: deque[Written] = deque()
 
     @property
     def _folder(self) -> Path | None:
@@ -119,15 +123,13 @@ class LexicalFollower:
             total = max(0, latest - self.revision)
             applied = pending = 0
             reached = self.revision
-            while changes := await self.store.changes_after(reached, limit=FEED_PAGE):
+            while batch := await self._next_batch(reached):
                 try:
-                    pending += await asyncio.to_thread(
-                        index.apply, [(c.row_id, c.paper) for c in changes]
-                    )
+                    pending += await asyncio.to_thread(index.apply, batch[1])
                 except IndexBusy:
                     self.writable = False
                     return applied
-                reached = changes[-1].revision
+                reached = batch[0]
                 if pending >= COMMIT_EVERY:
                     await self._commit(reached)
                     applied, pending = applied + pending, 0
@@ -139,6 +141,36 @@ class LexicalFollower:
                 await self._commit(max(reached, latest), changed=bool(pending))
                 applied += pending
             return applied
+
+    def offer(self, written: Written) -> None:
+        """What this process just stored: indexed from memory when its turn comes in the
+        feed, instead of being read back from the database."""
+        if self.writable and written.last > self.revision:
+            self._offers.append(written)
+
+    async def _next_batch(self, reached: int) -> tuple[int, list[tuple[int, Paper | None]]] | None:
+        """The next changes after revision ``reached`` and the revision they end at: an
+        offer that follows ``reached`` exactly, else a page of the feed (up to the next
+        offer), else None when there is nothing more."""
+        offers = self._offers
+        while offers and offers[0].last <= reached:
+            offers.popleft()
+        until = None
+        if offers:
+            head = offers[0]
+            complete = len(head.papers) == head.last - head.first + 1
+            if head.first == reached + 1 and complete:
+                offers.popleft()
+                return head.last, [(row_id, paper) for _, row_id, paper in head.papers]
+            until = head.first - 1 if complete and head.first > reached else None
+        changes = await self.store.changes_after(reached, limit=FEED_PAGE, until=until)
+        if changes:
+            return changes[-1].revision, [(c.row_id, c.paper) for c in changes]
+        if until is not None:
+            # Nothing stored between: a revision drawn by a transaction that was rolled
+            # back (all earlier ones were committed before this offer's, under the lock).
+            return await self._next_batch(until)
+        return None
 
     async def _follow_owner(self) -> None:
         """Not the owner: see what the owner committed, and the revision it reached."""

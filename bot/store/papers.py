@@ -24,7 +24,7 @@ from bot.store.records import (
     sqlite_datetime,
     validate,
 )
-from bot.store.writer import UpsertResult, upsert_chunk
+from bot.store.writer import UpsertResult, Written, upsert_chunk
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ def _is_data_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         pass
     return isinstance(exc, data_errors)
+
+
+def _until(until: int | None) -> tuple[str, list[int]]:
+    return ("", []) if until is None else (" AND revision <= ?", [until])
 
 
 class _Revised(Protocol):
@@ -90,14 +94,15 @@ class PaperStore:
     """Papers in the database, and the feed of their changes.
 
     ``clock`` stamps ``first_seen_at``/``last_seen_at`` (injectable for tests).
-    ``on_change`` callbacks run after every write that changed a paper (in this
-    process; other processes' changes are found by polling :meth:`latest_revision`).
+    ``on_change`` callbacks get what each write transaction that changed a paper stored
+    (:class:`bot.store.writer.Written`), after its commit, in this process; other
+    processes' changes are found through :meth:`changes_after`.
     """
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
-        self.on_change: list[Callable[[], object]] = []
+        self.on_change: list[Callable[[Written], object]] = []
 
     # --- writing -------------------------------------------------------------------------
 
@@ -115,11 +120,7 @@ class PaperStore:
         total = UpsertResult()
         while batch := list(islice(iterator, UPSERT_CHUNK)):
             valid, skipped = self._prepare(batch, now)
-            written = await self._write(valid, now)
-            total += written + UpsertResult(skipped=skipped)
-            if written.inserted or written.updated:
-                for callback in self.on_change:
-                    callback()
+            total += await self._write(valid, now) + UpsertResult(skipped=skipped)
             if progress is not None:
                 progress(len(batch))
         return total
@@ -147,7 +148,7 @@ class PaperStore:
             return UpsertResult()
         try:
             async with self.db.write() as conn:
-                return await upsert_chunk(conn, self.db.dialect, papers, now=now)
+                result, written = await upsert_chunk(conn, self.db.dialect, papers, now=now)
         except Exception as exc:
             if not _is_data_error(exc):
                 raise  # the database is unavailable, locked or full: the caller decides
@@ -160,6 +161,10 @@ class PaperStore:
             for paper in papers:
                 result += await self._write([paper], now)
             return result
+        if written is not None:
+            for callback in self.on_change:
+                callback(written)
+        return result
 
     # --- reading -------------------------------------------------------------------------
 
@@ -208,27 +213,35 @@ class PaperStore:
             )
         return int(rows[0][0])
 
-    async def deletions_after(self, revision: int, *, limit: int) -> list[tuple[int, int]]:
-        """``(revision, row id)`` of up to ``limit`` papers deleted after ``revision``."""
+    async def deletions_after(
+        self, revision: int, *, limit: int, until: int | None = None
+    ) -> list[tuple[int, int]]:
+        """``(revision, row id)`` of up to ``limit`` papers deleted after ``revision`` (and
+        at most at ``until``)."""
+        bound, params = _until(until)
         async with self.db.reader() as raw:
             rows = await raw.fetch(
-                "SELECT revision, row_id FROM paper_deletions WHERE revision > ? "
+                f"SELECT revision, row_id FROM paper_deletions WHERE revision > ?{bound} "
                 "ORDER BY revision LIMIT ?",
-                [revision, limit],
+                [revision, *params, limit],
             )
         return [(int(r), int(i)) for r, i in rows]
 
-    async def changes_after(self, revision: int, *, limit: int = 2000) -> list[Change]:
-        """Up to ``limit`` changes after ``revision``, oldest first: papers stored or
-        changed, and papers deleted. Every change of a revision up to the last one
-        returned is included, so the last revision is a safe place to resume from."""
+    async def changes_after(
+        self, revision: int, *, limit: int = 2000, until: int | None = None
+    ) -> list[Change]:
+        """Up to ``limit`` changes after ``revision`` (and at most at ``until``), oldest
+        first: papers stored or changed, and papers deleted. Every change of a revision
+        up to the last one returned is included, so the last revision is a safe place to
+        resume from."""
+        bound, params = _until(until)
         async with self.db.reader() as raw:
             stored = await raw.fetch(
-                f"SELECT revision, id, {_COLUMNS} FROM papers WHERE revision > ? "
+                f"SELECT revision, id, {_COLUMNS} FROM papers WHERE revision > ?{bound} "
                 "ORDER BY revision LIMIT ?",
-                [revision, limit],
+                [revision, *params, limit],
             )
-        deleted = await self.deletions_after(revision, limit=limit)
+        deleted = await self.deletions_after(revision, limit=limit, until=until)
         return merge_feeds(
             [Change(row[0], row[1], decode(row[2:])) for row in stored],
             [Change(r, row_id, None) for r, row_id in deleted],

@@ -88,6 +88,27 @@ def _utc(name: str, value: object) -> datetime | None:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+def _plain_ascii(paper: Paper) -> bool:
+    """Whether every text of ``paper`` is a ``str`` of ASCII without NUL (most papers):
+    one scan of them all instead of a check per field."""
+    optional = (getattr(paper, name) for name in TEXT_FIELDS[2:])
+    try:
+        joined = "".join(
+            (
+                paper.id,
+                paper.title,
+                paper.abstract,
+                *(text for text in optional if text is not None),
+                *(author.name for author in paper.authors),
+                *paper.ai_keywords,
+                *paper.sources,
+            )
+        )
+    except (TypeError, AttributeError):  # not text, or not an Author: the checks say which
+        return False
+    return joined.isascii() and "\x00" not in joined
+
+
 def validate(paper: object) -> Paper:
     """``paper`` checked and normalised (UTC dates, stripped id), or :class:`InvalidPaper`.
 
@@ -95,11 +116,13 @@ def validate(paper: object) -> Paper:
     """
     if not isinstance(paper, Paper):
         raise InvalidPaper(f"not a Paper: {type(paper).__name__}")
-    _check_text("id", paper.id, required=True)
+    clean = _plain_ascii(paper)  # then every text check below passes: skip them
+    if not clean:
+        _check_text("id", paper.id, required=True)
     paper_id = paper.id.strip()
     if not paper_id or len(paper_id) > 200:
         raise InvalidPaper("id is empty or longer than 200 characters")
-    for name in TEXT_FIELDS:
+    for name in () if clean else TEXT_FIELDS:
         _check_text(name, getattr(paper, name), required=name in ("title", "abstract"))
     for name in COUNTER_FIELDS:
         value = getattr(paper, name)
@@ -114,8 +137,9 @@ def validate(paper: object) -> Paper:
     for author in paper.authors:
         if not isinstance(author, Author):
             raise InvalidPaper(f"an author is {type(author).__name__}, not Author")
-        _check_text("author name", author.name, required=True)
-    for name in ("ai_keywords", "sources"):
+        if not clean:
+            _check_text("author name", author.name, required=True)
+    for name in () if clean else ("ai_keywords", "sources"):
         for item in getattr(paper, name):
             _check_text(name, item, required=True)
     changes: dict[str, Any] = {}
@@ -237,7 +261,12 @@ def decode_datetime(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    return _sqlite_text_datetime(str(value))
+
+
+@lru_cache(maxsize=4096)  # the same instants recur: a batch's "now", day-granular dates
+def _sqlite_text_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def decode_list(value: Any) -> list[str]:
@@ -245,7 +274,9 @@ def decode_list(value: Any) -> list[str]:
         return []
     if isinstance(value, (bytes, str)):
         value = orjson.loads(value)
-    return [str(v) for v in value] if isinstance(value, list) else []
+    if not isinstance(value, list):
+        return []
+    return value if all(type(v) is str for v in value) else [str(v) for v in value]
 
 
 def decode(row: Sequence[Any]) -> Paper:
@@ -274,7 +305,7 @@ def decode(row: Sequence[Any]) -> Paper:
         id=paper_id,
         title=title,
         abstract=abstract or "",
-        authors=tuple(Author(name) for name in decode_list(authors)),
+        authors=tuple(map(Author, decode_list(authors))),
         published_at=decode_datetime(published_at),
         submitted_at=decode_datetime(submitted_at),
         upvotes=upvotes,

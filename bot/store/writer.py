@@ -50,6 +50,16 @@ _UPDATE = (
 
 
 @dataclass(frozen=True, slots=True)
+class Written:
+    """What one write transaction stored: revisions ``first`` to ``last`` (each of them
+    one of ``papers``: (revision, row id, paper as stored), in revision order)."""
+
+    first: int
+    last: int
+    papers: tuple[tuple[int, int, Paper], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UpsertResult:
     """Papers inserted, updated (stored content changed) and skipped (invalid).
 
@@ -109,8 +119,9 @@ async def _new_ids(raw: RawConnection, count: int) -> list[int]:
 
 async def upsert_chunk(
     conn: AsyncConnection, dialect: str, papers: Sequence[Paper], *, now: datetime
-) -> UpsertResult:
-    """Upsert valid, id-unique ``papers`` inside the caller's write transaction."""
+) -> tuple[UpsertResult, Written | None]:
+    """Upsert valid, id-unique ``papers`` inside the caller's write transaction; returns
+    the counts and what was stored (None: nothing changed)."""
     raw = await RawConnection.of(conn)
     await lock_papers(raw)  # replicas upserting the same papers take turns
     existing = await _existing(raw, [p.id for p in papers])
@@ -127,20 +138,19 @@ async def upsert_chunk(
         else:
             seen_only.append(row_id)
 
-    revisions = iter(await next_revisions(raw, len(fresh) + len(changed)))
+    revisions = await next_revisions(raw, len(fresh) + len(changed))
+    ids = await _new_ids(raw, len(fresh)) if fresh else []
+    stored = [(r, i, p) for r, i, p in zip(revisions, ids, fresh, strict=False)]
+    stored += [(r, i, new) for r, (i, _, new) in zip(revisions[len(fresh) :], changed, strict=True)]
     if fresh:
-        ids = await _new_ids(raw, len(fresh))
         await raw.executemany(
             _INSERT,
-            [
-                (i, *encode(p, dialect=dialect, now=now), next(revisions))
-                for i, p in zip(ids, fresh, strict=True)
-            ],
+            [(i, *encode(p, dialect=dialect, now=now), r) for r, i, p in stored[: len(fresh)]],
         )
     if changed:
         await raw.executemany(
             _UPDATE,
-            [(*encode(new, dialect=dialect)[1:], next(revisions), i) for i, _, new in changed],
+            [(*encode(p, dialect=dialect)[1:], r, i) for r, i, p in stored[len(fresh) :]],
         )
         stale = [i for i, old, new in changed if embedding_differs(old, new)]
         if stale:
@@ -150,7 +160,15 @@ async def upsert_chunk(
         stamp = sqlite_datetime(now) if dialect == "sqlite" else now
         among, param = raw.among(seen_only)
         await raw.execute(f"UPDATE papers SET last_seen_at = ? WHERE id{among}", [stamp, param])
-    return UpsertResult(inserted=len(fresh), updated=len(changed))
+    written = Written(revisions[0], revisions[-1], tuple(stored)) if stored else None
+    return UpsertResult(inserted=len(fresh), updated=len(changed)), written
 
 
-__all__ = ["PAPERS_LOCK", "UpsertResult", "lock_papers", "next_revisions", "upsert_chunk"]
+__all__ = [
+    "PAPERS_LOCK",
+    "UpsertResult",
+    "Written",
+    "lock_papers",
+    "next_revisions",
+    "upsert_chunk",
+]
