@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # whole text, 0.76 with passages; bench/README.md, "Semantic search").
 SENTENCES_PER_PASSAGE = 2
 MAX_PASSAGES = 12
+# The whole-text vector reads this many words at most (~250 tokens: all-MiniLM-L6-v2 was
+# trained on 256; longer texts cost quadratic memory and time in attention).
+WHOLE_TEXT_WORDS = 180
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
 
 
@@ -50,8 +53,9 @@ def paper_texts(paper: Paper) -> list[str]:
     :data:`SENTENCES_PER_PASSAGE` sentences of the abstract (the last ones joined so
     that there are at most :data:`MAX_PASSAGES`), then the AI summary if there is one."""
     title = " ".join(paper.title.split())
-    abstract = " ".join((paper.abstract or "").split())
-    texts = [f"{title}. {abstract}" if abstract else title]
+    words = (paper.abstract or "").split()
+    abstract = " ".join(words)
+    texts = [f"{title}. {' '.join(words[:WHOLE_TEXT_WORDS])}" if words else title]
     sentences = [s for s in _SENTENCE_END.split(abstract) if s]
     size = max(SENTENCES_PER_PASSAGE, -(-len(sentences) // MAX_PASSAGES))
     texts += [" ".join(sentences[i : i + size]) for i in range(0, len(sentences), size)]
@@ -83,7 +87,13 @@ class FastEmbedder:
 
         # fastembed reports through loguru, a line per retry; paperboy says it once.
         logger.disable("fastembed")
-        options: dict[str, Any] = {"cache_dir": str(cache_dir), "threads": threads}
+        # No memory arena: ONNX Runtime would keep its peak allocation (the longest batch
+        # of an import) for the process's life: 500 MB resident at idle instead of 210.
+        options: dict[str, Any] = {
+            "cache_dir": str(cache_dir),
+            "threads": threads,
+            "enable_cpu_mem_arena": False,
+        }
         if model_path is not None:
             options["specific_model_path"] = str(model_path)
         try:  # what is already on disk first: no network wait
@@ -104,9 +114,9 @@ class FastEmbedder:
         self.dimensions = int(self.embed_query("probe").shape[0])
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        # Small batches: fastembed pads a batch to its longest text, and ONNX Runtime's
-        # memory grows with the batch (32 abstracts: ~1.8 GB; 4: under 300 MB).
-        rows = list(self._model.passage_embed(list(texts), batch_size=4))
+        # One text at a time: fastembed pads a batch to its longest text, so batches of
+        # 2-8 were 1.5-2.2x slower here, and memory grows with the batch.
+        rows = list(self._model.passage_embed(list(texts), batch_size=1))
         return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
 
     def embed_query(self, text: str) -> np.ndarray:

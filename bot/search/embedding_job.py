@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +38,16 @@ class EmbeddingProgress:
 class EmbeddingJob:
     """Embeds the papers of ``vectors``'s database that lack vectors of ``embedder``."""
 
-    def __init__(self, vectors: VectorStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        vectors: VectorStore,
+        embedder: Embedder,
+        *,
+        run: Callable[..., Awaitable[Any]] | None = None,
+    ) -> None:
         self.vectors = vectors
         self.embedder = embedder
+        self._run = run or asyncio.to_thread  # where the model's work runs
         self.progress = EmbeddingProgress()
         self._failed: set[int] = set()  # row ids the model could not embed (this process)
         self._lock = asyncio.Lock()
@@ -59,7 +67,7 @@ class EmbeddingJob:
                     ][:BATCH]
                     if not waiting:
                         return done
-                    embedded = await asyncio.to_thread(self._embed, waiting)
+                    embedded = await self._run(self._embed, waiting)
                     stored = await self.vectors.save(embedded)
                     done += stored
                     self.progress.embedded += stored
