@@ -196,15 +196,16 @@ class SearchEngine:
         text = free_text(query)
         if self.semantic.usable and text and wanted:
             hits = await self._hybrid(query, text, filters, wanted)
+            full = await asyncio.to_thread(index.full_matches, query, filters, limit=1)
         else:
-            hits = await asyncio.to_thread(
-                index.ranked, query, filters, limit=wanted, today=self.clock()
-            )
+
+            def lexical() -> tuple[list[Hit], list[int]]:  # one hop to the worker thread
+                ranked = index.ranked(query, filters, limit=wanted, today=self.clock())
+                return ranked, index.full_matches(query, filters, limit=1) if ranked else []
+
+            hits, full = await asyncio.to_thread(lexical)
         papers = await self.store.by_row_ids([h.row_id for h in hits[offset:wanted]])
-        partial = bool(hits) and not await asyncio.to_thread(
-            index.full_matches, query, filters, limit=1
-        )
-        return SearchResult(papers=papers, partial=partial)
+        return SearchResult(papers=papers, partial=bool(hits) and not full)
 
     async def _hybrid(self, query: Query, text: str, filters: Filters, wanted: int) -> list[Hit]:
         vector = await self.semantic.embed_query(text)

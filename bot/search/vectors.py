@@ -92,8 +92,9 @@ class VectorIndex:
                 latest.pop(change.row_id, None)
         if latest:
             keys = np.fromiter(latest, dtype=np.uint64, count=len(latest))
-            # One thread: the graph then depends only on the order of additions.
-            self.index.add(keys, quantize(np.stack(list(latest.values()))), threads=1)
+            # Every core: the graph then depends on thread timing, which only a search past
+            # EXACT_UP_TO papers (walking it) can notice.
+            self.index.add(keys, quantize(np.stack(list(latest.values()))))
         return len(changes)
 
     def nearest(self, query: np.ndarray, papers: int) -> list[int]:
