@@ -2,7 +2,7 @@
 
 The 503 seed papers (tests/fixtures) are imported into a throw-away SQLite store and
 searched through paperboy's own :class:`bot.search.SearchEngine` with the queries of
-``bench/data/eval`` (hand-written judgments, see its README), twice: by words alone, and
+``bench/eval`` (hand-written judgments, see its README), twice: by words alone, and
 hybrid with the embedding model. Metrics: MRR@10 and recall@10 for the known-item sets,
 nDCG@10 (gain 2 for strongly, 1 for partly relevant papers) and recall@50 for topics.
 
@@ -27,7 +27,7 @@ from bot.search import SearchEngine
 from bot.search.embedding import FastEmbedder
 from bot.store import Database, PaperStore
 
-EVAL_DIR = Path(__file__).resolve().parent / "data" / "eval"
+EVAL_DIR = Path(__file__).resolve().parent / "eval"
 SETS = ("known_items_dev", "known_items_dev_hard", "topics_dev")
 TARGETS = {
     "known_items_dev": {"mrr@10": 0.92},
