@@ -204,7 +204,6 @@ class Paperboy:
         self.adapters: list[ChatAdapter] = []
         self.stopping = asyncio.Event()
         self.polled = asyncio.Event()  # set after each successful poll
-        self._embed = asyncio.Event()  # set when there may be papers to embed
         self._tasks: list[asyncio.Task[Any]] = []
         self._digest_shown = False
         self.web: Any = None
@@ -384,19 +383,20 @@ class Paperboy:
         )
 
     async def _embed_forever(self) -> None:
-        """Embed papers that have no vectors yet: at start, then after each poll. The
-        vectors are in the database, so the leader embeds for every replica."""
+        """Embed papers that have no vectors yet: at start, then whenever new papers
+        reach the search index (a poll, an import by another process). The vectors are in
+        the database, so the leader embeds for every replica."""
         semantic = self.search.semantic
         await semantic.wait_loaded()
         while semantic.job is not None:
-            self._embed.clear()
+            semantic.wanted.clear()
             try:
                 done = await semantic.embed_pending()
                 if done:
                     log.info("embedded %d papers for semantic search", done)
             except Exception:
                 log.exception("embedding papers failed; retrying after the next poll")
-            await self._embed.wait()
+            await semantic.wanted.wait()
 
     async def _watches_changed(self) -> None:
         self.alerts.invalidate()
@@ -404,7 +404,7 @@ class Paperboy:
     async def _after_poll(self, result: PollResult) -> None:
         """After every successful poll: alert watchers, embed the new papers, then
         (console) show the digest."""
-        self._embed.set()
+        self.search.semantic.wanted.set()
         try:
             if await self.alerts.run():
                 self.relay.kick.set()

@@ -124,6 +124,8 @@ class SearchEngine:
         """Index every change stored since the last catch-up; returns how many papers."""
         self._dirty.clear()
         done = await self.lexical.catch_up(progress)
+        if done:
+            self.semantic.wanted.set()
         await self.semantic.refresh()
         return done
 

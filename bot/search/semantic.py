@@ -81,6 +81,9 @@ class Semantic:
         self.job: EmbeddingJob | None = None
         self.status = SemanticStatus("off" if load is None else "loading")
         self._loaded = asyncio.Event()
+        # Set when there may be papers to embed: new ones reached the index (this
+        # process's writes, another's, a poll's).
+        self.wanted = asyncio.Event()
         self._coverage_at = -COVERAGE_EVERY_SECONDS
         self._queries: dict[str, np.ndarray] = {}
         # Every use of the model on one thread of its own: ONNX Runtime's allocations then

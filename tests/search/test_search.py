@@ -246,3 +246,27 @@ async def test_count_matching_agrees_with_watches(loaded, store) -> None:
     assert await loaded.count_matching(parse("diffusion")) == 5
     assert await store.count_since(since) == len(CORPUS) + 1
     assert await store.count_since(T0 + timedelta(days=1)) == 0
+
+
+async def test_sqlite_and_postgresql_deployments_answer_alike(tmp_path, seed_papers) -> None:
+    """Replicas on PostgreSQL build the same index from the same papers as SQLite does."""
+    from tests.conftest import PG_URL, migrated_database
+
+    if not PG_URL:
+        pytest.skip("PAPERBOY_TEST_DATABASE_URL not set")
+    queries = ["diffusion transformer", '"language model" -survey', "author:author title:video",
+               "remove rain streaks from photos", "mamba OR ssm"]  # fmt: skip
+    answers = []
+    for kind in ("sqlite", "postgresql"):
+        async with migrated_database(kind, tmp_path / kind) as db:
+            store = PaperStore(db, clock=lambda: T0)
+            await store.upsert(seed_papers)
+            engine = await SearchEngine(store, tmp_path / kind / "search", clock=lambda: T0).open()
+            try:
+                since = T0 - timedelta(days=900)
+                found = [await engine.search(parse(q), limit=20, since=since) for q in queries]
+                answers.append([[p.id for p in result.papers] for result in found])
+            finally:
+                await engine.close()
+    assert answers[0] == answers[1]
+    assert all(answers[0])
