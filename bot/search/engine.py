@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.models import Paper, utcnow
-from bot.query import Field, Query, Term, free_text, paper_terms, term_matches
+from bot.query import Field, Query, Term, free_text, matches, paper_terms, term_matches
 from bot.search.embedding import Embedder
 from bot.search.lexical import Filters, LexicalIndex
 from bot.search.ranking import (
@@ -29,7 +29,7 @@ from bot.search.ranking import (
     Candidate,
     Hit,
     day_of,
-    dense_score,
+    dense_scores,
     epoch_day,
     fuse,
     prior,
@@ -44,6 +44,7 @@ from bot.terms import analyze
 log = logging.getLogger(__name__)
 
 FRESHNESS_WAIT_SECONDS = 1.0  # a search waits at most this long for a catch-up
+MAX_POOL = 16 * POOL  # candidates of the largest pool: results past its half are cut
 FOLLOW_INTERVAL_SECONDS = 5.0  # how often to look for other processes' changes
 # Below this dense score a paper that shares no word with the query is not a result:
 # every query has nearest neighbours, even one about nothing the library holds.
@@ -198,16 +199,20 @@ class SearchEngine:
         text = free_text(query)
         if self.semantic.usable and text and wanted:
             hits = await self._hybrid(query, text, filters, wanted)
-            full = await asyncio.to_thread(index.full_matches, query, filters, limit=1)
         else:
-
-            def lexical() -> tuple[list[Hit], list[int]]:  # one hop to the worker thread
-                ranked = index.ranked(query, filters, limit=wanted, today=self.clock())
-                return ranked, index.full_matches(query, filters, limit=1) if ranked else []
-
-            hits, full = await asyncio.to_thread(lexical)
+            hits = await asyncio.to_thread(
+                index.ranked, query, filters, limit=wanted, today=self.clock()
+            )
         papers = await self.store.by_row_ids([h.row_id for h in hits[offset:wanted]])
-        return SearchResult(papers=papers, partial=bool(hits) and not full)
+        return SearchResult(papers=papers, partial=await self._partial(query, filters, papers))
+
+    async def _partial(self, query: Query, filters: Filters, shown: list[Paper]) -> bool:
+        """Whether no paper has every group of ``query``: the page's papers first (the
+        best usually does), else one question to the index."""
+        if not shown or any(matches(query, paper_terms(p)) for p in shown):
+            return False
+        full = await asyncio.to_thread(self._index().full_matches, query, filters, limit=1)
+        return not full
 
     async def _hybrid(self, query: Query, text: str, filters: Filters, wanted: int) -> list[Hit]:
         vector = await self.semantic.embed_query(text)
@@ -235,13 +240,19 @@ class SearchEngine:
         candidates = lexical + [admitted[row] for row in extra if row in admitted]
         assert self.semantic.vectors is not None
         vectors = await self.semantic.vectors.of([c.row_id for c in candidates])
+        scores = dense_scores(vector, vectors)
         scored = []
+        nearby = 0  # dense candidates that pass the floor
         for c in candidates:
-            dense = dense_score(vector, vectors[c.row_id]) if c.row_id in vectors else None
+            dense = scores.get(c.row_id)
             if c.lexical == 0 and (dense is None or dense < DENSE_FLOOR):
                 continue
+            nearby += c.lexical == 0
             scored.append(Candidate(c.row_id, c.lexical, dense, c.upvotes, c.when_us))
-        return scored, len(lexical) < size and len(nearest) < size
+        # A larger pool could only add lexical hits the pool cut off, or papers farther
+        # than these nearest ones: when most of those failed the floor, none would pass.
+        dense_done = len(nearest) < size or nearby < len(extra) // 2
+        return scored, len(lexical) < size and dense_done
 
     async def _coverage(self, query: Query, candidates: list[Candidate]) -> float:
         """The share of ``query``'s groups that its best lexical hit contains."""
@@ -289,11 +300,11 @@ class SearchEngine:
             rows = [r for r in nearest if r != row_id]
             facts = await asyncio.to_thread(index.admitted, rows, Query(groups=()), Filters())
             assert self.semantic.vectors is not None
-            vectors = await self.semantic.vectors.of(rows)
+            scores = dense_scores(vector, await self.semantic.vectors.of(rows))
             hits = [
-                Hit(r, dense_score(vector, vectors[r]) * prior(f.upvotes, day_of(f.when_us), today))
+                Hit(r, scores[r] * prior(f.upvotes, day_of(f.when_us), today))
                 for r in rows
-                if r in vectors and (f := facts.get(r)) is not None
+                if r in scores and (f := facts.get(r)) is not None
             ]
             hits.sort(key=lambda h: (-h.score, -h.row_id))
             return hits, len(nearest) < size + 1
@@ -348,12 +359,14 @@ Pool = Callable[[int], Awaitable[tuple[list[Hit], bool]]]
 async def _tiered(pool: Pool, wanted: int) -> list[Hit]:
     """The first ``wanted`` results of pools of ``POOL``, ``4 * POOL``, ... papers: each
     pool fills the places up to half its size (a pool ranks its top half reliably),
-    after the papers the smaller pools listed, until a pool held every paper."""
+    after the papers the smaller pools listed, until a pool held every paper (or the
+    largest, ``MAX_POOL``, was reached: commands page through 250 results at most)."""
     shown: list[Hit] = []
     seen: set[int] = set()
     size = POOL
     while True:
         hits, exhausted = await pool(size)
+        exhausted = exhausted or size >= MAX_POOL
         for hit in hits:
             if not exhausted and len(shown) >= size // 2:
                 break

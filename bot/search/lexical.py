@@ -50,7 +50,7 @@ TEXT_FIELDS = ("all", "title", "extra", "authors")
 COLUMN_BREAK = " | "  # never a query term (bot.terms emits letters and digits only)
 WRITER_HEAP_BYTES = 128_000_000
 WRITER_THREADS = 2
-POOL_MIN = 50  # candidates fetched for the first ranking pass
+POOL_MIN = 20  # candidates fetched for the first ranking pass (it grows as needed)
 
 
 class IndexBusy(RuntimeError):
